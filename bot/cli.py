@@ -1,0 +1,143 @@
+"""The `visitsafe` command: run, serve, demo, check-config."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.settings import WHERE_TO_FIND, Settings
+from flows.durations import format_duration
+from flows.policy import Policy, PolicyError, load_policy
+
+log = logging.getLogger("visitsafe")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        print(f"visitsafe: environment variable {str(error['loc'][0]).upper()}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _policy(path: Path) -> Policy:
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        print(f"visitsafe: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def missing_tokens_message(missing: list[str], socket_mode: bool) -> str:
+    """Which Slack variables are missing, where to find each, and what to try meanwhile."""
+    lines = [f"visitsafe: cannot connect to Slack: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set."]
+    lines.append("Create the Slack app from app_manifest.yml (api.slack.com/apps > Create New App > From an app manifest), install it, then set:")
+    for name in missing:
+        lines.append(f"  {name}: {WHERE_TO_FIND[name]}")
+    if not socket_mode:
+        lines.append("Or set SLACK_APP_TOKEN (and SLACK_BOT_TOKEN) to connect by Socket Mode without a public URL.")
+    lines.append("To see a whole visit without Slack first, run: visitsafe demo")
+    return "\n".join(lines)
+
+
+def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
+    from bot.runtime import Runtime
+    from bot.serving import Server
+
+    runtime = Runtime(settings, policy)
+    runtime.start_background()
+    server = Server(runtime.wsgi, host=host, port=port)
+    log.info("VisitSafe for %s serving on http://%s:%s (/slack/events, /healthz)", policy.school, host, server.port)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Connect to Slack: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on $PORT."""
+    settings = _settings()
+    socket_mode = settings.slack_app_token is not None
+    missing = settings.missing_for(socket_mode)
+    if missing:
+        print(missing_tokens_message(missing, socket_mode), file=sys.stderr)
+        return 2
+    policy = _policy(settings.visitsafe_config)
+    if not socket_mode:
+        return _serve(settings, policy, "0.0.0.0", settings.port)
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.runtime import Runtime
+    from bot.serving import Server
+
+    runtime = Runtime(settings, policy)
+    runtime.start_background()
+    health = Server(runtime.wsgi, host="0.0.0.0", port=settings.port).start()
+    log.info("VisitSafe for %s connected by Socket Mode; /healthz on port %s", policy.school, health.port)
+    assert settings.slack_app_token is not None
+    try:
+        SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
+    finally:
+        health.stop()
+        runtime.stop()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve HTTP on a given port."""
+    settings = _settings()
+    missing = settings.missing_for(socket_mode=False)
+    if missing:
+        print(missing_tokens_message(missing, socket_mode=False), file=sys.stderr)
+        return 2
+    return _serve(settings, _policy(settings.visitsafe_config), args.host, args.port)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a policy file without starting anything."""
+    path = Path(args.file) if args.file else _settings().visitsafe_config
+    policy = _policy(path)
+    ladder = ", ".join(f"{format_duration(t.after)} {'+'.join(t.notify)}" for t in policy.escalation)
+    print(f"{path}: OK. {policy.school}; {len(policy.escalation)} escalation tiers ({ladder}).")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Play a whole visit against a simulated workspace and show what each person saw."""
+    from bot.demo import run_demo
+
+    return run_demo(verbose=args.verbose)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `visitsafe` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="visitsafe", description="VisitSafe: a school's home-visit safety policy, in Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="connect to Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT)").set_defaults(func=cmd_run)
+    serve = sub.add_parser("serve", help="serve Slack's HTTP requests and /healthz")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check-config", help="validate a policy file and exit")
+    check.add_argument("file", nargs="?", help="policy file (default: $VISITSAFE_CONFIG or ./visitsafe.yml)")
+    check.set_defaults(func=cmd_check_config)
+    demo = sub.add_parser("demo", help="play one whole visit against a simulated Slack workspace (no tokens, no network)")
+    demo.add_argument("--verbose", action="store_true", help="also print the bot's log")
+    demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Wires one running bot: store, Slack app, outbox dispatcher, scheduler, and the HTTP routes."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+from bot.clock import system_clock
+from bot.outbox import Dispatcher
+from bot.settings import Settings
+from bot.slack.listeners import register
+from bot.slack.messenger import SlackMessenger
+from commands.context import Ctx
+from commands.sweep import sweep
+from flows.policy import Policy
+from storage.store import Store
+
+log = logging.getLogger("visitsafe")
+
+SWEEP_JOB = "visitsafe-sweep"
+
+
+class Runtime:
+    """Everything one process runs, built from settings, a policy and a clock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        clock: Callable[[], datetime] = system_clock,
+        process_before_response: bool = False,
+    ):
+        self.settings = settings
+        self.policy = policy
+        self.clock = clock
+        self.store = Store(settings.visitsafe_db)
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        self.client = WebClient(
+            token=token,
+            base_url=settings.api_url,
+            timeout=10,
+            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+        )
+        self.dispatcher = Dispatcher(self.store, SlackMessenger(self.client), clock)
+        self.ctx = Ctx(self.store, policy, clock, wake=self.dispatcher.wake)
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        self.app = App(
+            client=self.client,
+            signing_secret=secret,
+            process_before_response=process_before_response,
+            # Start even while Slack is unreachable: the sweep and the outbox must keep running.
+            token_verification_enabled=False,
+        )
+        register(self.app, self.ctx)
+        self._slack_handler = SlackRequestHandler(self.app)
+        self.scheduler: BackgroundScheduler | None = None
+        self._tick_lock = threading.Lock()
+
+    # The scheduler ---------------------------------------------------------
+
+    def tick(self) -> None:
+        """One sweep, then deliver what it queued."""
+        with self._tick_lock:
+            try:
+                sweep(self.ctx)
+            except Exception:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
+                log.exception("sweep failed")
+            self.dispatcher.drain()
+
+    def start_background(self) -> None:
+        """Catch up at once, then tick every sweep_interval; deliver in the background."""
+        self.dispatcher.start()
+        self.tick()  # everything that fell due while the bot was down
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.policy.sweep_interval.total_seconds(),
+            id=SWEEP_JOB,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stop background work."""
+        if self.scheduler:
+            self.scheduler.shutdown(wait=False)
+        self.dispatcher.stop()
+
+    # Health ----------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """The database, the scheduler's last sweep and the outbox, as a small status."""
+        now = self.clock()
+        status: dict[str, Any] = {"school": self.policy.school}
+        healthy = True
+        try:
+            tx = self.store.read()
+            last = tx.last_beat("sweep")
+            status["database"] = "ok"
+            status["outbox"] = tx.outbox_health(now, self.policy.delivery_fallback_after.total_seconds())
+        except Exception as exc:  # noqa: BLE001 - health must answer even when the database cannot
+            return False, {**status, "database": f"error: {type(exc).__name__}"}
+        limit = 3 * self.policy.sweep_interval.total_seconds()
+        age = None if last is None else (now - last).total_seconds()
+        fresh = age is not None and age <= limit
+        status["scheduler"] = {
+            "running": bool(self.scheduler and self.scheduler.running),
+            "last_sweep": last.isoformat() if last else None,
+            "age_seconds": None if age is None else round(age, 1),
+        }
+        if not fresh or status["outbox"]["late"] or status["outbox"]["failed"]:
+            healthy = False
+        status["status"] = "ok" if healthy else "degraded"
+        return healthy, status
+
+    # HTTP ------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """The HTTP routes: POST /slack/events, GET /healthz."""
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
+            healthy, status = self.health()
+            body = json.dumps(status).encode()
+            start_response("200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/slack/events":
+            return self._slack_handler(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Not Found"]

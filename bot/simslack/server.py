@@ -1,0 +1,734 @@
+"""A local simulated Slack Web API server for end-to-end tests and demos."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Call", "Posted", "ViewRecord", "SimSlack", "sign_request"]
+
+# Keys whose form-encoded values are JSON documents on the real wire.
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+# Realistic-looking epoch for message timestamps; only ordering matters.
+_TS_EPOCH = 1_700_000_000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded Web API request."""
+
+    method: str
+    params: dict
+    token: str | None
+    at: float
+    failed: bool = False
+    status: int = 200
+    error: str | None = None
+
+
+@dataclass
+class Posted:
+    """A message as it currently appears in a channel."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list = field(default_factory=list)
+    updated: bool = False
+    history: list[Posted] = field(default_factory=list)
+    attachments: list = field(default_factory=list)
+    thread_ts: str | None = None
+    user: str | None = None
+
+    def plain(self) -> str:
+        """Render the message as a person sees it: the blocks when there are any (Slack then shows
+        `text` only in notifications), else the text; one item per line."""
+        lines = _render_blocks(self.blocks) if self.blocks else ([self.text] if self.text else [])
+        for attachment in self.attachments:
+            if isinstance(attachment, dict):
+                if attachment.get("text"):
+                    lines.append(str(attachment["text"]))
+                lines.extend(_render_blocks(attachment.get("blocks") or []))
+        return "\n".join(lines)
+
+
+@dataclass
+class ViewRecord:
+    """One views.open / views.update / views.push as shown to a user."""
+
+    method: str
+    id: str
+    view: dict
+    user: str | None = None
+    trigger_id: str | None = None
+    external_id: str | None = None
+    hash: str = ""
+
+
+class _ApiError(Exception):
+    """A Slack-style logical error answered as ok=false with HTTP 200."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class _FailRule:
+    """A pending injected failure."""
+
+    method: str | None
+    status: int
+    remaining: int
+    retry_after: int | None
+    error: str
+
+
+@dataclass
+class _Reply:
+    """An HTTP reply ready to write."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def sign_request(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """Return headers signing body the way Slack signs requests (v0 HMAC-SHA256)."""
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    base = f"v0:{ts}:{text}".encode("utf-8")
+    digest = hmac.new(signing_secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def _text_of(obj: Any) -> str:
+    """Return the text of a text object or a bare string."""
+    if isinstance(obj, dict):
+        return str(obj.get("text") or "")
+    return str(obj) if obj else ""
+
+
+def _label(element: Any) -> str | None:
+    """Return a button-style label like [Approve] for an interactive element."""
+    if isinstance(element, dict) and element.get("type") == "button":
+        return f"[{_text_of(element.get('text'))}]"
+    return None
+
+
+def _rich_text(node: Any) -> str:
+    """Flatten a rich_text element tree into a string."""
+    if isinstance(node, dict):
+        if node.get("type") in ("text", "link") and "text" in node:
+            return str(node["text"])
+        if node.get("type") == "user":
+            return f"<@{node.get('user_id', '')}>"
+        return "".join(_rich_text(child) for child in node.get("elements") or [])
+    if isinstance(node, list):
+        return "".join(_rich_text(child) for child in node)
+    return ""
+
+
+def _render_blocks(blocks: Any) -> list[str]:
+    """Render Block Kit blocks to plain-text lines."""
+    lines: list[str] = []
+    if not isinstance(blocks, list):
+        return lines
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind in ("header", "section"):
+            if block.get("text"):
+                lines.append(_text_of(block["text"]))
+            lines.extend(_text_of(f) for f in block.get("fields") or [])
+            accessory = _label(block.get("accessory"))
+            if accessory:
+                lines.append(accessory)
+        elif kind == "context":
+            texts = [_text_of(e) for e in block.get("elements") or [] if isinstance(e, dict) and "text" in e]
+            lines.extend(t for t in texts if t)
+        elif kind == "actions":
+            labels = [lab for lab in map(_label, block.get("elements") or []) if lab]
+            if labels:
+                lines.append(" ".join(labels))
+        elif kind == "input":
+            if block.get("label"):
+                lines.append(_text_of(block["label"]))
+        elif kind == "rich_text":
+            text = _rich_text(block)
+            if text:
+                lines.append(text)
+    return [line for line in lines if line]
+
+
+def _decode_json_fields(params: dict) -> dict:
+    """Turn JSON-string values of block-ish fields into Python objects."""
+    for key in _JSON_FIELDS:
+        value = params.get(key)
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass  # Leave malformed input as sent so tests can see it.
+    return params
+
+
+def _dm_channel(channel: str) -> str:
+    """Map a user id to its stable DM channel id; leave other ids unchanged."""
+    if channel[:1] in ("U", "W"):
+        return "D" + channel
+    return channel
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes /api/<method> requests to the owning SimSlack."""
+
+    server_version = "SimSlack/1.0"
+
+    def do_POST(self) -> None:  # noqa: N802 - name required by BaseHTTPRequestHandler
+        """Handle a Web API call sent as POST."""
+        self._serve()
+
+    def do_GET(self) -> None:  # noqa: N802 - name required by BaseHTTPRequestHandler
+        """Handle a Web API call sent as GET with query parameters."""
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Stay quiet; tests and the demo print their own output."""
+
+    def _serve(self) -> None:
+        """Parse the request, dispatch it and write the reply."""
+        url = urlsplit(self.path)
+        if not url.path.startswith("/api/"):
+            self._write(_Reply(404, b"Not Found", "text/plain; charset=utf-8"))
+            return
+        method = url.path[len("/api/"):]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        params.update(self._parse_body(raw))
+        token = params.pop("token", None)
+        auth = self.headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        sim: SimSlack = self.server.sim  # type: ignore[attr-defined]
+        self._write(sim._handle(method, _decode_json_fields(params), token))
+
+    def _parse_body(self, raw: bytes) -> dict:
+        """Decode a JSON or form-encoded body into a dict."""
+        if not raw:
+            return {}
+        text = raw.decode("utf-8", errors="replace")
+        ctype = (self.headers.get("Content-Type") or "").lower()
+        if "json" in ctype or text.lstrip()[:1] == "{":
+            try:
+                data = json.loads(text)
+            except ValueError:
+                return {}
+            return data if isinstance(data, dict) else {}
+        return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+    def _write(self, reply: _Reply) -> None:
+        """Send the status line, headers and body."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+class SimSlack:
+    """In-process fake of the Slack Web API that slack_sdk.WebClient can talk to."""
+
+    def __init__(
+        self,
+        users: dict[str, dict] | None = None,
+        *,
+        bot_user_id: str = "UBOT",
+        bot_id: str = "B0001",
+        team_id: str = "T0001",
+        team: str = "VisitSafe Sim",
+        token: str | None = None,
+    ):
+        """Create a server; token, if given, is the only token accepted."""
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.team_id = team_id
+        self.team = team
+        self._expected_token = token
+        self._lock = threading.RLock()
+        self._users: dict[str, dict] = copy.deepcopy(users or {})
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        # The ts counter survives reset() so timestamps stay unique for the server's life.
+        self._ts_seq = 0
+        self._view_seq = 0
+        self._trigger_seq = 0
+        self._clear_state()
+        self._methods: dict[str, Callable[[dict], dict]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "views.push": self._views_push,
+            "conversations.open": self._conversations_open,
+            "users.info": self._users_info,
+        }
+
+    # ----- lifecycle -----
+
+    def start(self) -> SimSlack:
+        """Start serving on an ephemeral localhost port; returns self."""
+        with self._lock:
+            if self._httpd is not None:
+                return self
+            httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+            httpd.daemon_threads = True
+            httpd.sim = self  # type: ignore[attr-defined]
+            # A short poll interval keeps stop() (and so each test teardown) fast.
+            thread = threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="simslack", daemon=True
+            )
+            thread.start()
+            self._httpd, self._thread = httpd, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        with self._lock:
+            httpd, thread = self._httpd, self._thread
+            self._httpd = self._thread = None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SimSlack:
+        """Start the server for a with-block."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server at the end of a with-block."""
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """Base URL to hand to WebClient(base_url=...), ending in /api/."""
+        httpd = self._httpd
+        if httpd is None:
+            raise RuntimeError("SimSlack is not running; call start() first")
+        host, port = httpd.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    # ----- directory and triggers -----
+
+    def add_user(self, user_id: str, name: str, phone: str | None = None, **extra: Any) -> None:
+        """Add or replace a user in the directory served by users.info."""
+        with self._lock:
+            self._users[user_id] = {"name": name, "phone": phone, **extra}
+
+    def new_trigger_id(self, user: str) -> str:
+        """Issue a trigger_id tied to user, so views.open records who saw the view."""
+        with self._lock:
+            self._trigger_seq += 1
+            trigger = f"{self._trigger_seq}.{_TS_EPOCH}.{secrets.token_hex(8)}"
+            self._triggers[trigger] = user
+            return trigger
+
+    # ----- failure injection -----
+
+    def fail(
+        self,
+        method: str | None,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int | None = None,
+        error: str = "ratelimited",
+    ) -> None:
+        """Make the next `times` calls to method (None = any) answer with status."""
+        with self._lock:
+            self._fail_rules.append(_FailRule(method, status, times, retry_after, error))
+
+    def down(self) -> None:
+        """Answer every call with 503 until up() is called."""
+        with self._lock:
+            self._down = True
+
+    def up(self) -> None:
+        """Undo down()."""
+        with self._lock:
+            self._down = False
+
+    def reset(self) -> None:
+        """Forget calls, messages, views and pending failures; keep users and the server."""
+        with self._lock:
+            self._clear_state()
+
+    # ----- inspection -----
+
+    @property
+    def calls(self) -> list[Call]:
+        """A copy of every recorded call, oldest first."""
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Recorded calls to one method, oldest first."""
+        with self._lock:
+            return [c for c in self._calls if c.method == method]
+
+    def messages(self, channel_or_user: str) -> list[Posted]:
+        """Current messages in a channel, or in a user's DM when given a user id."""
+        with self._lock:
+            return copy.deepcopy(self._channels.get(_dm_channel(channel_or_user), []))
+
+    def ephemerals(self, user: str) -> list[Posted]:
+        """Ephemeral messages shown to user, oldest first."""
+        with self._lock:
+            return copy.deepcopy([p for p in self._ephemerals if p.user == user])
+
+    def views(self, user: str | None = None) -> list[ViewRecord]:
+        """Opened, pushed and updated views in order, optionally for one user."""
+        with self._lock:
+            return copy.deepcopy([v for v in self._view_log if user is None or v.user == user])
+
+    def inbox(self) -> dict[str, list[Posted]]:
+        """Every channel's current messages keyed by channel id."""
+        with self._lock:
+            return copy.deepcopy(self._channels)
+
+    # ----- request handling -----
+
+    def _clear_state(self) -> None:
+        """Reset all recorded and simulated state."""
+        self._calls: list[Call] = []
+        self._channels: dict[str, list[Posted]] = {}
+        self._ephemerals: list[Posted] = []
+        self._view_log: list[ViewRecord] = []
+        self._live_views: dict[str, ViewRecord] = {}
+        self._triggers: dict[str, str] = {}
+        self._fail_rules: list[_FailRule] = []
+        self._down = False
+
+    def _handle(self, method: str, params: dict, token: str | None) -> _Reply:
+        """Answer one call and record it; the lock keeps state and log in step."""
+        with self._lock:
+            recorded = copy.deepcopy(params)
+            injected = self._take_failure(method)
+            if injected is not None:
+                status, reply, error = injected
+                self._record(method, recorded, token, failed=True, status=status, error=error)
+                return reply
+            try:
+                self._check_token(token)
+                handler = self._methods.get(method)
+                if handler is None:
+                    raise _ApiError("unknown_method")
+                body = {"ok": True, **handler(params)}
+            except _ApiError as exc:
+                body = {"ok": False, "error": exc.code}
+            self._record(method, recorded, token, status=200, error=body.get("error"))
+            return _json_reply(200, body)
+
+    def _take_failure(self, method: str) -> tuple[int, _Reply, str] | None:
+        """Consume a matching injected failure, if any."""
+        if self._down:
+            return 503, _text_reply(503), "service_unavailable"
+        for rule in self._fail_rules:
+            if rule.remaining > 0 and rule.method in (None, method):
+                rule.remaining -= 1
+                self._fail_rules = [r for r in self._fail_rules if r.remaining > 0]
+                if rule.status >= 500:
+                    return rule.status, _text_reply(rule.status), rule.error
+                reply = _json_reply(rule.status, {"ok": False, "error": rule.error})
+                if rule.retry_after is not None:
+                    reply.headers["Retry-After"] = str(rule.retry_after)
+                return rule.status, reply, rule.error
+        return None
+
+    def _check_token(self, token: str | None) -> None:
+        """Mimic Slack's auth errors so a missing or wrong token is caught early."""
+        if not token:
+            raise _ApiError("not_authed")
+        if self._expected_token is not None and token != self._expected_token:
+            raise _ApiError("invalid_auth")
+
+    def _record(self, method: str, params: dict, token: str | None, **flags: Any) -> None:
+        """Append a call to the log."""
+        self._calls.append(Call(method=method, params=params, token=token, at=time.time(), **flags))
+
+    def _next_ts(self) -> str:
+        """Return a unique, increasing Slack-style ts."""
+        self._ts_seq += 100
+        seconds, micros = divmod(self._ts_seq, 1_000_000)
+        return f"{_TS_EPOCH + seconds}.{micros:06d}"
+
+    def _next_hash(self) -> str:
+        """Return a fresh view hash."""
+        return f"{int(time.time())}.{secrets.token_hex(4)}"
+
+    # ----- methods -----
+
+    def _auth_test(self, params: dict) -> dict:
+        """auth.test."""
+        return {
+            "url": "https://visitsafe-sim.slack.com/",
+            "team": self.team,
+            "user": "visitsafe",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _message_body(self, posted: Posted) -> dict:
+        """The message object Slack echoes back for posts and updates."""
+        body = {
+            "type": "message",
+            "subtype": "bot_message",
+            "text": posted.text,
+            "blocks": posted.blocks,
+            "ts": posted.ts,
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "team": self.team_id,
+        }
+        if posted.attachments:
+            body["attachments"] = posted.attachments
+        if posted.thread_ts:
+            body["thread_ts"] = posted.thread_ts
+        return body
+
+    def _chat_post_message(self, params: dict) -> dict:
+        """chat.postMessage; a user id as channel means their DM."""
+        channel = params.get("channel")
+        if not channel:
+            raise _ApiError("channel_not_found")
+        text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
+        if not text and not blocks and not attachments:
+            raise _ApiError("no_text")
+        posted = Posted(
+            channel=_dm_channel(channel),
+            ts=self._next_ts(),
+            text=text or "",
+            blocks=blocks or [],
+            attachments=attachments or [],
+            thread_ts=params.get("thread_ts") or None,
+        )
+        self._channels.setdefault(posted.channel, []).append(posted)
+        return {"channel": posted.channel, "ts": posted.ts, "message": self._message_body(posted)}
+
+    def _chat_update(self, params: dict) -> dict:
+        """chat.update; omitted text or blocks are kept, as on real Slack."""
+        channel = params.get("channel")
+        if not channel:
+            raise _ApiError("channel_not_found")
+        resolved = _dm_channel(channel)
+        target = next((p for p in self._channels.get(resolved, []) if p.ts == params.get("ts")), None)
+        if target is None:
+            raise _ApiError("message_not_found")
+        if all(params.get(key) is None for key in ("text", "blocks", "attachments")):
+            raise _ApiError("no_text")
+        previous = copy.deepcopy(target)
+        previous.history = []
+        target.history.append(previous)
+        if params.get("text") is not None:
+            target.text = params["text"]
+        if params.get("blocks") is not None:
+            target.blocks = params["blocks"]
+        if params.get("attachments") is not None:
+            target.attachments = params["attachments"]
+        target.updated = True
+        return {
+            "channel": resolved,
+            "ts": target.ts,
+            "text": target.text,
+            "message": self._message_body(target),
+        }
+
+    def _chat_post_ephemeral(self, params: dict) -> dict:
+        """chat.postEphemeral."""
+        channel, user = params.get("channel"), params.get("user")
+        if not channel:
+            raise _ApiError("channel_not_found")
+        if not user:
+            raise _ApiError("user_not_in_channel")
+        text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
+        if not text and not blocks and not attachments:
+            raise _ApiError("no_text")
+        posted = Posted(
+            channel=_dm_channel(channel),
+            ts=self._next_ts(),
+            text=text or "",
+            blocks=blocks or [],
+            attachments=attachments or [],
+            thread_ts=params.get("thread_ts") or None,
+            user=user,
+        )
+        self._ephemerals.append(posted)
+        return {"message_ts": posted.ts}
+
+    def _view_body(self, record: ViewRecord) -> dict:
+        """The view object Slack echoes back."""
+        body = copy.deepcopy(record.view)
+        body.update(
+            {
+                "id": record.id,
+                "team_id": self.team_id,
+                "hash": record.hash,
+                "external_id": record.external_id or "",
+                "state": {"values": {}},
+                "root_view_id": record.id,
+                "app_id": "A0001",
+                "bot_id": self.bot_id,
+            }
+        )
+        return body
+
+    def _require_view(self, params: dict) -> dict:
+        """Return the view payload or raise invalid_arguments."""
+        view = params.get("view")
+        if not isinstance(view, dict):
+            raise _ApiError("invalid_arguments")
+        return view
+
+    def _show_view(self, method: str, params: dict) -> dict:
+        """Shared body of views.open and views.push."""
+        trigger = params.get("trigger_id")
+        if not trigger:
+            raise _ApiError("invalid_trigger_id")
+        view = self._require_view(params)
+        self._view_seq += 1
+        record = ViewRecord(
+            method=method,
+            id=f"V{self._view_seq:04d}",
+            view=view,
+            user=self._triggers.get(trigger),
+            trigger_id=trigger,
+            external_id=view.get("external_id") or None,
+            hash=self._next_hash(),
+        )
+        self._live_views[record.id] = record
+        self._view_log.append(record)
+        return {"view": self._view_body(record)}
+
+    def _views_open(self, params: dict) -> dict:
+        """views.open."""
+        return self._show_view("views.open", params)
+
+    def _views_push(self, params: dict) -> dict:
+        """views.push."""
+        return self._show_view("views.push", params)
+
+    def _views_update(self, params: dict) -> dict:
+        """views.update by view_id or external_id, honouring hash like Slack."""
+        view = self._require_view(params)
+        view_id, external_id = params.get("view_id"), params.get("external_id")
+        if view_id:
+            current = self._live_views.get(view_id)
+        elif external_id:
+            current = next((v for v in self._live_views.values() if v.external_id == external_id), None)
+        else:
+            raise _ApiError("invalid_arguments")
+        if current is None:
+            raise _ApiError("not_found")
+        if params.get("hash") and params["hash"] != current.hash:
+            raise _ApiError("hash_conflict")
+        record = ViewRecord(
+            method="views.update",
+            id=current.id,
+            view=view,
+            user=current.user,
+            trigger_id=current.trigger_id,
+            external_id=view.get("external_id") or current.external_id,
+            hash=self._next_hash(),
+        )
+        self._live_views[record.id] = record
+        self._view_log.append(record)
+        return {"view": self._view_body(record)}
+
+    def _conversations_open(self, params: dict) -> dict:
+        """conversations.open for a DM (or a group DM when several users are given)."""
+        users = params.get("users")
+        if isinstance(users, list):
+            users = ",".join(users)
+        if not users:
+            if params.get("channel"):
+                return {"no_op": True, "already_open": True, "channel": {"id": params["channel"]}}
+            raise _ApiError("users_list_not_supplied")
+        ids = [u.strip() for u in users.split(",") if u.strip()]
+        if len(ids) == 1:
+            channel = {"id": _dm_channel(ids[0]), "is_im": True, "user": ids[0]}
+        else:
+            channel = {"id": "G" + "".join(sorted(ids)), "is_mpim": True}
+        already = channel["id"] in self._channels
+        return {"no_op": already, "already_open": already, "channel": channel}
+
+    def _users_info(self, params: dict) -> dict:
+        """users.info from the directory given to the constructor."""
+        user_id = params.get("user")
+        if user_id == self.bot_user_id:
+            return {"user": _user_object(user_id, {"name": "VisitSafe"}, self.team_id, is_bot=True)}
+        entry = self._users.get(user_id or "")
+        if entry is None:
+            raise _ApiError("user_not_found")
+        return {"user": _user_object(user_id, entry, self.team_id)}
+
+
+def _user_object(user_id: str, entry: dict, team_id: str, is_bot: bool = False) -> dict:
+    """Build a users.info user object from a directory entry."""
+    real_name = entry.get("name") or user_id
+    handle = entry.get("handle") or real_name.lower().replace(" ", ".")
+    profile = {
+        "real_name": real_name,
+        "display_name": entry.get("display_name", real_name),
+        "phone": entry.get("phone") or "",
+    }
+    if entry.get("email"):
+        profile["email"] = entry["email"]
+    return {
+        "id": user_id,
+        "team_id": team_id,
+        "name": handle,
+        "real_name": real_name,
+        "deleted": False,
+        "is_bot": is_bot,
+        "tz": entry.get("tz", "Europe/London"),
+        "profile": profile,
+    }
+
+
+def _json_reply(status: int, body: dict) -> _Reply:
+    """A JSON reply in Slack's content type."""
+    return _Reply(status, json.dumps(body).encode("utf-8"), "application/json; charset=utf-8")
+
+
+def _text_reply(status: int) -> _Reply:
+    """A plain-text reply like an upstream proxy error page."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return _Reply(status, f"{status} {phrase}".encode("utf-8"), "text/plain; charset=utf-8")

@@ -1,0 +1,41 @@
+"""/visits: today's visits, who is out and when they are due back."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from commands.context import Ctx, Reply
+from flows.messages import esc, mention
+from flows.notices import clock
+from flows.policy import Role
+from flows.visit import LIVE, State, overdue_by
+
+# St Patrick's: "do not discuss individual home visits with staff who are not involved".
+SEES_ALL = {Role.office, Role.dsl, Role.head}
+
+
+def today(ctx: Ctx, user: str) -> Reply:
+    """The office board for today; staff without an overseeing role see only their own visits."""
+    now = ctx.now()
+    local = now.astimezone(ctx.policy.tz)
+    start = datetime.combine(local.date(), time(0), tzinfo=ctx.policy.tz)
+    visits = ctx.store.read().visits_between(start, start + timedelta(days=1))
+    everyone = bool(ctx.policy.roles.of(user) & SEES_ALL)
+    if not everyone:
+        visits = [v for v in visits if user in v.team]
+    if not visits:
+        return Reply("No home visits today." if everyone else "You have no home visits today.")
+    lines = [f"*Home visits today, {local:%a %d %b}* (as of {local:%H:%M})"]
+    for v in sorted(visits, key=lambda v: (v.state not in LIVE, v.start_at)):
+        who = ", ".join(mention(u) for u in v.team)
+        if v.state in LIVE and v.expected_return:
+            late = overdue_by(v, now)
+            status = f"*OVERDUE* by {int(late.total_seconds() // 60)} min" if late else "out"
+            lines.append(f":{'red_circle' if late else 'large_blue_circle'}: #{v.id} {who}: {status}, due back {clock(v.expected_return, ctx.policy)}")
+        elif v.state is State.returned and v.returned_at:
+            where = "gone home" if v.returned_home else "back"
+            lines.append(f":white_check_mark: #{v.id} {who}: {where} at {clock(v.returned_at, ctx.policy)}")
+        else:
+            lines.append(f":white_circle: #{v.id} {who}: {v.state.value}, planned {clock(v.start_at, ctx.policy)}")
+        if user in v.team:
+            lines[-1] += f" ({esc(v.details.pupil_ref)})"
+    return Reply("\n".join(lines))

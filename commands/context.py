@@ -1,0 +1,37 @@
+"""What every command handler needs: the store, the policy and the clock."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from flows.messages import Button
+from flows.policy import Policy
+from storage.store import Store
+
+
+class CommandError(Exception):
+    """A command that cannot be done; the message tells the user what to do instead."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the person who acted sees straight away (ephemeral)."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Ctx:
+    """Shared by all commands; `wake` nudges the outbox dispatcher after a commit."""
+
+    store: Store
+    policy: Policy
+    clock: Callable[[], datetime]
+    wake: Callable[[], None] = field(default=lambda: None)
+
+    def now(self) -> datetime:
+        """The injected current time."""
+        return self.clock()

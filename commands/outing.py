@@ -1,0 +1,104 @@
+"""/out and /back: signing out for an approved visit and signing back in."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from commands.context import CommandError, Ctx, Reply
+from flows import actions, notices
+from flows.durations import BadDuration, format_duration, resolve_return
+from flows.messages import Button, esc
+from flows.visit import LIVE, NotAllowed, State, Visit, come_back, go_out, planned_return
+
+
+def _expected_return(ctx: Ctx, visit: Visit, text: str, now: datetime) -> datetime:
+    if not text.strip():
+        return planned_return(visit, now)
+    try:
+        return resolve_return(text, now, ctx.policy.tz)
+    except BadDuration as exc:
+        raise CommandError(f"{exc}. For example `/out 45m` or `/out 14:30`.") from None
+
+
+def out(ctx: Ctx, user: str, text: str) -> Reply:
+    """Start the user's approved visit (or offer a choice when there are several)."""
+    text = text.strip()
+    tx = ctx.store.read()
+    live = tx.visits_of(user, set(LIVE))
+    if live:
+        raise CommandError(f"You are already out on visit #{live[0].id}. Use `/back` when you return.")
+    ready = tx.visits_of(user, {State.approved})
+    if not ready:
+        waiting = tx.visits_of(user, {State.requested})
+        if waiting:
+            raise CommandError(
+                f"Visit #{waiting[0].id} has not been approved yet: you cannot go out until it is. "
+                "You will get a message as soon as it is decided."
+            )
+        raise CommandError("You have no approved visit to start. Use `/visit` to request one.")
+    # Check the argument before offering a choice, so a typo is caught at once.
+    _expected_return(ctx, ready[0], text, ctx.now())
+    if len(ready) == 1:
+        return start(ctx, user, ready[0].id, text)  # type: ignore[arg-type]
+    buttons = tuple(
+        Button(
+            f"#{v.id} {v.details.pupil_ref[:20]} {notices.clock(v.start_at, ctx.policy)}",
+            actions.START_VISIT,
+            f"{v.id}|{text}",
+        )
+        for v in ready[:5]
+    )
+    return Reply("You have several approved visits. Which one are you starting?", buttons=buttons)
+
+
+def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
+    """Sign out for one approved visit: departure, expected return, office board, checklist."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        visit = tx.visit(visit_id)
+        if visit is None:
+            raise CommandError("That visit no longer exists.")
+        if tx.visits_of(user, set(LIVE)):
+            raise CommandError("You are already out on a visit. Use `/back` when you return.")
+        expected = _expected_return(ctx, visit, text, now)
+        try:
+            visit = go_out(visit, user, now, expected, ctx.policy)
+        except NotAllowed as exc:
+            tx.audit(user, "out_refused", now, visit_id, why=str(exc))
+            raise CommandError(str(exc)) from None
+        tx.save_visit(visit, now)
+        tx.audit(user, "out", now, visit.id, expected_return=expected.isoformat())
+        tx.send([notices.office_board_out(visit, ctx.policy)], now, visit.id)
+    ctx.wake()
+    due = notices.clock(expected, ctx.policy)
+    return Reply(
+        f"You are out on visit #{visit.id} ({esc(visit.details.pupil_ref)}), due back at *{due}*"
+        f" ({format_duration(expected - now)}). Use `/back` when you return, or `/back home` if you go"
+        " straight home. Running late? `/extend 20m`.",
+        notes=("Before you knock:\n" + notices.safety_checklist(ctx.policy),),
+    )
+
+
+def back(ctx: Ctx, user: str, text: str) -> Reply:
+    """Sign back in from the visit the user is on (as visitor or companion)."""
+    words = text.strip().lower().split()
+    home = words[:1] == ["home"]
+    if words and not home:
+        raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        live = tx.visits_where(
+            "state IN ('out', 'overdue', 'emergency') AND (requester = ? OR companions LIKE ?)",
+            [user, f'%"{user}"%'],
+        )
+        if not live:
+            raise CommandError("You are not out on a visit, so there is nothing to sign back in from.")
+        visit = come_back(live[0], user, now, home)
+        tx.save_visit(visit, now)
+        tx.audit(user, "back_home" if home else "back", now, visit.id)
+        tx.send([notices.office_board_back(visit, ctx.policy)], now, visit.id)
+    ctx.wake()
+    where = "Safe home" if home else "Welcome back"
+    return Reply(
+        f"{where}: visit #{visit.id} is signed in at {notices.clock(now, ctx.policy)}. Thank you."
+        " Please record the visit on CPOMS while it is fresh."
+    )

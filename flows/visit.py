@@ -1,0 +1,146 @@
+"""The visit lifecycle: states, and the only transitions between them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+from flows.policy import Policy, Role, Tier
+from flows.request import RiskAnswers, VisitDetails
+from flows.risk import RiskAssessment
+
+
+class State(str, Enum):
+    """Where a visit is in its life (PRODUCT.md section 1)."""
+
+    requested = "requested"
+    approved = "approved"
+    declined = "declined"
+    cancelled = "cancelled"
+    expired = "expired"
+    out = "out"
+    overdue = "overdue"
+    emergency = "emergency"
+    returned = "returned"
+    closed = "closed"
+
+
+LIVE = frozenset({State.out, State.overdue, State.emergency})
+FINISHED = frozenset({State.declined, State.cancelled, State.expired, State.returned, State.closed})
+
+
+class NotAllowed(Exception):
+    """An action the rules do not allow now; the message is said to the user as is."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One approval the visit needs: from a holder of any of `roles`."""
+
+    name: str
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One approver's decision, filling one slot."""
+
+    slot: str
+    approver: str
+    approved: bool
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One home visit, from request to close."""
+
+    requester: str
+    details: VisitDetails
+    answers: RiskAnswers
+    assessment: RiskAssessment
+    slots: tuple[Slot, ...]
+    created_at: datetime
+    start_at: datetime  # planned start, aware; fixed at request time in the school's zone
+    state: State = State.requested
+    id: int | None = None
+    decisions: tuple[Decision, ...] = ()
+    departed_at: datetime | None = None
+    expected_return: datetime | None = None
+    returned_at: datetime | None = None
+    returned_home: bool = False
+    # The ladder is frozen onto the visit at /out so an edited policy never changes a running one.
+    ladder: tuple[Tier, ...] = field(default=())
+
+    @property
+    def companions(self) -> tuple[str, ...]:
+        """Colleagues going on the visit."""
+        return self.answers.companions
+
+    @property
+    def team(self) -> tuple[str, ...]:
+        """Everyone going on the visit: the visitor first."""
+        return (self.requester, *self.companions)
+
+
+def cancel(visit: Visit, actor: str, now: datetime) -> Visit:
+    """The requester withdraws a visit that has not started."""
+    if actor != visit.requester:
+        raise NotAllowed("Only the member of staff who asked for this visit can cancel it.")
+    if visit.state not in (State.requested, State.approved):
+        raise NotAllowed(f"This visit is {visit.state.value}; only a requested or approved visit can be cancelled.")
+    return replace(visit, state=State.cancelled)
+
+
+def expire(visit: Visit, now: datetime) -> Visit:
+    """An undecided request whose start time has passed."""
+    if visit.state is not State.requested:
+        raise NotAllowed(f"This visit is {visit.state.value}, not waiting for approval.")
+    if now < visit.start_at:
+        raise NotAllowed("This request's start time has not passed yet.")
+    return replace(visit, state=State.expired)
+
+
+def go_out(visit: Visit, actor: str, now: datetime, expected_return: datetime, policy: Policy) -> Visit:
+    """The visitor signs out: departure recorded, expected return set, ladder frozen."""
+    if actor != visit.requester:
+        raise NotAllowed("Only the member of staff who asked for this visit can sign out for it.")
+    if visit.state is State.requested:
+        raise NotAllowed("This visit has not been approved yet: you cannot go out until it is.")
+    if visit.state in LIVE:
+        raise NotAllowed("You are already out on this visit. Use /back when you return.")
+    if visit.state is not State.approved:
+        raise NotAllowed(f"This visit is {visit.state.value}: it cannot be started.")
+    if (visit.assessment.companion_reasons or policy.pairs_required) and not visit.companions:
+        raise NotAllowed("A companion is required for this visit and none is recorded: you cannot go alone.")
+    if expected_return <= now:
+        raise NotAllowed("The expected return must be in the future.")
+    return replace(
+        visit,
+        state=State.out,
+        departed_at=now,
+        expected_return=expected_return,
+        ladder=tuple(policy.escalation),
+    )
+
+
+def come_back(visit: Visit, actor: str, now: datetime, home: bool = False) -> Visit:
+    """The visitor (or a companion) reports the visit over: back at school, or gone home."""
+    if actor not in visit.team:
+        raise NotAllowed("Only the visitor or a companion can sign back in from this visit.")
+    if visit.state not in LIVE:
+        raise NotAllowed(f"This visit is {visit.state.value}, not out: there is nothing to sign back in from.")
+    return replace(visit, state=State.returned, returned_at=now, returned_home=home)
+
+
+def planned_return(visit: Visit, now: datetime) -> datetime:
+    """The default expected return at /out: now plus the planned duration."""
+    return now + visit.details.duration
+
+
+def overdue_by(visit: Visit, now: datetime) -> timedelta:
+    """How long past the expected return a live visit is (zero if not yet)."""
+    if visit.expected_return is None or now <= visit.expected_return:
+        return timedelta(0)
+    return now - visit.expected_return

@@ -1,0 +1,108 @@
+"""Numbered schema migrations, applied in order at start-up."""
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("visitsafe")
+
+
+@migrations(name="0001_core")
+def _core(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE visits (
+            id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            companions TEXT NOT NULL,          -- JSON list of user ids
+            start_at REAL NOT NULL,            -- epoch seconds (UTC)
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            departed_at REAL,
+            expected_return REAL,
+            returned_at REAL,
+            returned_home INTEGER NOT NULL DEFAULT 0,
+            details TEXT NOT NULL,             -- JSON: personal details, purged after retention
+            answers TEXT NOT NULL,             -- JSON: risk answers
+            assessment TEXT NOT NULL,          -- JSON: level, reminders, reasons
+            slots TEXT NOT NULL,               -- JSON: approvals required
+            ladder TEXT NOT NULL DEFAULT '[]', -- JSON: escalation frozen at /out
+            purged_at REAL
+        );
+        CREATE INDEX visits_requester_state ON visits(requester, state);
+        CREATE INDEX visits_state_start ON visits(state, start_at);
+
+        CREATE TABLE approvals (
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            slot TEXT NOT NULL,
+            approver TEXT NOT NULL,
+            approved INTEGER NOT NULL,
+            reason TEXT,
+            decided_at REAL NOT NULL,
+            PRIMARY KEY (visit_id, slot),      -- one decision per role, enforced by the database
+            UNIQUE (visit_id, approver)
+        );
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            visit_id INTEGER,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_visit ON audit(visit_id);
+        -- Append-only: the log of who did what cannot be edited or deleted through the app.
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+
+        CREATE TABLE register (
+            id INTEGER PRIMARY KEY,
+            address_key TEXT,
+            family_key TEXT,
+            flag TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            cleared_at REAL
+        );
+        CREATE INDEX register_address ON register(address_key);
+        CREATE INDEX register_family ON register(family_key);
+
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT UNIQUE,                   -- one logical message is queued once
+            visit_id INTEGER,
+            target TEXT NOT NULL,
+            payload TEXT NOT NULL,             -- JSON of flows.messages.Message
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            next_attempt_at REAL NOT NULL,
+            sent_at REAL,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox(status, next_attempt_at);
+        CREATE INDEX outbox_target ON outbox(target, status, id);
+
+        CREATE TABLE message_refs (
+            ref TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            ts TEXT NOT NULL
+        );
+
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+
+        CREATE TABLE heartbeats (
+            name TEXT PRIMARY KEY,
+            at REAL NOT NULL
+        );
+        """
+    )

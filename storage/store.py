@@ -1,0 +1,308 @@
+"""The only place that touches SQLite: connections, transactions, repositories."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlite_utils import Database
+
+from flows.durations import format_duration
+from flows.messages import Button, Message
+from flows.policy import Role, Tier
+from flows.request import RiskAnswers, VisitDetails
+from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key
+from flows.visit import Decision, Slot, State, Visit
+from storage.schema import migrations
+
+BUSY_TIMEOUT_S = 5.0
+
+
+def ts(moment: datetime | None) -> float | None:
+    """An aware datetime as epoch seconds for storage."""
+    return None if moment is None else moment.timestamp()
+
+
+def dt(value: float | None) -> datetime | None:
+    """Epoch seconds back to an aware UTC datetime."""
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def message_to_json(message: Message) -> str:
+    """Serialise a neutral message for the outbox."""
+    return json.dumps(asdict(message))
+
+
+def message_from_json(text: str) -> Message:
+    """Read a neutral message back from the outbox."""
+    data = json.loads(text)
+    data["fields"] = tuple(tuple(pair) for pair in data["fields"])
+    data["buttons"] = tuple(Button(**b) for b in data["buttons"])
+    data["notes"] = tuple(data["notes"])
+    data["fallback"] = tuple(data["fallback"])
+    return Message(**data)
+
+
+class Store:
+    """A SQLite database in WAL mode with one connection per thread."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._local = threading.local()
+        db = self.db()
+        with db.ensure_autocommit_on():
+            db.execute("PRAGMA journal_mode=WAL")
+        migrations.apply(db)
+
+    def db(self) -> Database:
+        """This thread's connection (sqlite3 connections must stay on their thread)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # isolation_level=None: no implicit transactions; every write goes through transaction().
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            db = Database(conn)
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator["Tx"]:
+        """One unit of work: everything inside commits together or not at all."""
+        db = self.db()
+        # IMMEDIATE takes the write lock up front, so two clicks at once queue instead of failing.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Tx(db)
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
+
+    def read(self) -> "Tx":
+        """Repository access outside a transaction, for reads."""
+        return Tx(self.db())
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+
+def _visit_row(visit: Visit, now: datetime) -> dict[str, Any]:
+    return {
+        "state": visit.state.value,
+        "requester": visit.requester,
+        "companions": json.dumps(list(visit.companions)),
+        "start_at": ts(visit.start_at),
+        "created_at": ts(visit.created_at),
+        "updated_at": ts(now),
+        "departed_at": ts(visit.departed_at),
+        "expected_return": ts(visit.expected_return),
+        "returned_at": ts(visit.returned_at),
+        "returned_home": int(visit.returned_home),
+        "details": visit.details.model_dump_json(),
+        "answers": visit.answers.model_dump_json(),
+        "assessment": json.dumps(asdict(visit.assessment)),
+        "slots": json.dumps([{"name": s.name, "roles": [r.value for r in s.roles]} for s in visit.slots]),
+        "ladder": json.dumps([{"after": format_duration(t.after) if t.after else "0s", "notify": t.notify} for t in visit.ladder]),
+    }
+
+
+class Tx:
+    """Repositories over one connection; used inside Store.transaction() for writes."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    # Visits -----------------------------------------------------------------
+
+    def add_visit(self, visit: Visit, now: datetime) -> Visit:
+        """Store a new visit and return it with its id."""
+        from dataclasses import replace
+
+        row = _visit_row(visit, now)
+        cursor = self.db.conn.execute(
+            f"INSERT INTO visits ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+        )
+        return replace(visit, id=cursor.lastrowid)
+
+    def save_visit(self, visit: Visit, now: datetime) -> None:
+        """Write a visit's new state and any decisions not yet stored."""
+        row = _visit_row(visit, now)
+        self.db.conn.execute(
+            f"UPDATE visits SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?", [*row.values(), visit.id]
+        )
+        stored = {r[0] for r in self.db.conn.execute("SELECT slot FROM approvals WHERE visit_id = ?", [visit.id])}
+        for d in visit.decisions:
+            if d.slot not in stored:
+                self.db.conn.execute(
+                    "INSERT INTO approvals (visit_id, slot, approver, approved, reason, decided_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [visit.id, d.slot, d.approver, int(d.approved), d.reason, ts(d.at)],
+                )
+
+    def visit(self, visit_id: int) -> Visit | None:
+        """One visit with its decisions, or None."""
+        row = self.db.conn.execute("SELECT * FROM visits WHERE id = ?", [visit_id]).fetchone()
+        return None if row is None else self._visit(row)
+
+    def visits_where(self, where: str, params: list[Any], order: str = "start_at") -> list[Visit]:
+        """Visits matching a SQL condition, in order."""
+        rows = self.db.conn.execute(f"SELECT * FROM visits WHERE {where} ORDER BY {order}", params).fetchall()
+        return [self._visit(row) for row in rows]
+
+    def visits_of(self, user: str, states: set[State]) -> list[Visit]:
+        """A member of staff's own visits in the given states."""
+        marks = ", ".join("?" * len(states))
+        return self.visits_where(f"requester = ? AND state IN ({marks})", [user, *(s.value for s in states)])
+
+    def visits_between(self, start: datetime, end: datetime) -> list[Visit]:
+        """Visits planned to start in a time range, or live now."""
+        return self.visits_where(
+            "(start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency')", [ts(start), ts(end)]
+        )
+
+    def _visit(self, row: sqlite3.Row | tuple) -> Visit:
+        cols = [c[0] for c in self.db.conn.execute("SELECT * FROM visits LIMIT 0").description]
+        r = dict(zip(cols, row))
+        decisions = tuple(
+            Decision(slot, approver, bool(approved), dt(at), reason)  # type: ignore[arg-type]
+            for slot, approver, approved, reason, at in self.db.conn.execute(
+                "SELECT slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id = ? ORDER BY decided_at, rowid",
+                [r["id"]],
+            )
+        )
+        a = json.loads(r["assessment"])
+        assessment = RiskAssessment(
+            level=a["level"],
+            refusal=None,
+            companion_reasons=tuple(a["companion_reasons"]),
+            reminders=tuple(a["reminders"]),
+            head_reasons=tuple(a["head_reasons"]),
+            concerns=tuple(a["concerns"]),
+        )
+        return Visit(
+            id=r["id"],
+            requester=r["requester"],
+            state=State(r["state"]),
+            details=VisitDetails.model_validate_json(r["details"]),
+            answers=RiskAnswers.model_validate_json(r["answers"]),
+            assessment=assessment,
+            slots=tuple(Slot(s["name"], tuple(Role(x) for x in s["roles"])) for s in json.loads(r["slots"])),
+            created_at=dt(r["created_at"]),  # type: ignore[arg-type]
+            start_at=dt(r["start_at"]),  # type: ignore[arg-type]
+            decisions=decisions,
+            departed_at=dt(r["departed_at"]),
+            expected_return=dt(r["expected_return"]),
+            returned_at=dt(r["returned_at"]),
+            returned_home=bool(r["returned_home"]),
+            ladder=tuple(Tier.model_validate(t) for t in json.loads(r["ladder"])),
+        )
+
+    # Register ---------------------------------------------------------------
+
+    def register_for(self, address: str, pupil_ref: str) -> list[RegisterEntry]:
+        """Active register flags on this address or family."""
+        rows = self.db.conn.execute(
+            "SELECT flag, reason, author FROM register WHERE cleared_at IS NULL AND (address_key = ? OR family_key = ?)",
+            [address_key(address), family_key(pupil_ref)],
+        ).fetchall()
+        return [RegisterEntry(Flag(flag), reason, author) for flag, reason, author in rows]
+
+    def add_flag(self, flag: Flag, reason: str, author: str, now: datetime, address: str | None = None, pupil_ref: str | None = None) -> int:
+        """Flag an address or family on the register."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO register (address_key, family_key, flag, reason, author, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [address_key(address) if address else None, family_key(pupil_ref) if pupil_ref else None, flag.value, reason, author, ts(now)],
+        )
+        return int(cursor.lastrowid or 0)
+
+    # Audit ------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, now: datetime, visit_id: int | None = None, **detail: Any) -> None:
+        """Append who did what, when, to which visit (no personal details in `detail`)."""
+        self.db.conn.execute(
+            "INSERT INTO audit (at, actor, visit_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+            [ts(now), actor, visit_id, action, json.dumps(detail, default=str)],
+        )
+
+    def audit_trail(self, visit_id: int) -> list[dict[str, Any]]:
+        """Every audit event of a visit, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT at, actor, action, detail FROM audit WHERE visit_id = ? ORDER BY id", [visit_id]
+        ).fetchall()
+        return [{"at": dt(at), "actor": actor, "action": action, **json.loads(detail)} for at, actor, action, detail in rows]
+
+    # Outbox -----------------------------------------------------------------
+
+    def send(self, messages: list[Message] | tuple[Message, ...], now: datetime, visit_id: int | None = None) -> int:
+        """Queue messages in this transaction; a key already queued is not queued again."""
+        queued = 0
+        for message in messages:
+            cursor = self.db.conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, visit_id, target, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [message.key, visit_id, message.to, message_to_json(message), ts(now), ts(now)],
+            )
+            queued += cursor.rowcount
+        return queued
+
+    def due_messages(self, now: datetime, limit: int = 100) -> list[tuple[int, int, Message]]:
+        """(id, attempts, message) of queued messages whose time has come, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT id, attempts, payload FROM outbox AS o WHERE status = 'pending' AND next_attempt_at <= ?"
+            # An earlier message to the same destination still waiting holds this one back (order).
+            " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.target = o.target AND e.status = 'pending'"
+            " AND e.id < o.id AND e.next_attempt_at > ?) ORDER BY id LIMIT ?",
+            [ts(now), ts(now), limit],
+        ).fetchall()
+        return [(row_id, attempts, message_from_json(payload)) for row_id, attempts, payload in rows]
+
+    def mark_sent(self, row_id: int, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
+        """Record a delivery, and where the message lives if later messages will replace it."""
+        self.db.conn.execute("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?", [ts(now), row_id])
+        if ref:
+            self.db.conn.execute("INSERT OR REPLACE INTO message_refs (ref, channel, ts) VALUES (?, ?, ?)", [ref, channel, message_ts])
+
+    def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+        """A delivery failed for now; try again at `at`."""
+        self.db.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?", [ts(at), error, row_id]
+        )
+
+    def mark_failed(self, row_id: int, error: str) -> None:
+        """A delivery that can never succeed as addressed."""
+        self.db.conn.execute("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?", [error, row_id])
+
+    def message_ref(self, ref: str) -> tuple[str, str] | None:
+        """(channel, ts) of a delivered message named `ref`."""
+        row = self.db.conn.execute("SELECT channel, ts FROM message_refs WHERE ref = ?", [ref]).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def outbox_health(self, now: datetime, late_after_s: float) -> dict[str, int]:
+        """Counts the health check reports: queued, late (queued too long) and failed messages."""
+        pending, late, failed = self.db.conn.execute(
+            "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'pending' AND created_at < ?), 0),"
+            " COALESCE(SUM(status = 'failed'), 0) FROM outbox",
+            [ts(now) - late_after_s],
+        ).fetchone()
+        return {"queued": pending, "late": late, "failed": failed}
+
+    # Heartbeats -------------------------------------------------------------
+
+    def beat(self, name: str, now: datetime) -> None:
+        """Record that a loop (the sweep, the dispatcher) is alive."""
+        self.db.conn.execute("INSERT OR REPLACE INTO heartbeats (name, at) VALUES (?, ?)", [name, ts(now)])
+
+    def last_beat(self, name: str) -> datetime | None:
+        """When a loop last reported in."""
+        row = self.db.conn.execute("SELECT at FROM heartbeats WHERE name = ?", [name]).fetchone()
+        return None if row is None else dt(row[0])
