@@ -46,8 +46,16 @@ def backoff(attempts: int) -> timedelta:
 class Dispatcher:
     """Sends what the outbox holds; one per process, on its own thread (or drained by tests)."""
 
-    def __init__(self, store: Store, messenger: Messenger, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        messenger: Messenger,
+        clock: Callable[[], datetime],
+        may_send: Callable[[], bool] = lambda: True,
+    ):
         self.store = store
+        # Only the process holding the sweep lease sends, so two instances never send one message twice.
+        self.may_send = may_send
         self.messenger = messenger
         self.clock = clock
         self._wake = threading.Event()
@@ -59,6 +67,8 @@ class Dispatcher:
         """Send every message that is due now; return how many were delivered."""
         with self._lock:  # one drain at a time: a message is never in flight twice from here
             delivered = 0
+            if not self.may_send():
+                return 0
             while True:
                 batch = self.store.read().due_messages(self.clock())
                 if not batch:

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
+import time
+import uuid
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -19,13 +23,40 @@ from bot.settings import Settings
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.context import Ctx
-from commands.sweep import sweep
+from commands.sweep import holds_lease, sweep
 from flows.policy import Policy
 from storage.store import Store
 
 log = logging.getLogger("visitsafe")
 
 SWEEP_JOB = "visitsafe-sweep"
+
+
+class ProfilePhones:
+    """Staff mobiles from Slack profiles, cached; a slow or failing lookup gives None, never an error."""
+
+    TTL_S = 3600.0
+    MISS_TTL_S = 60.0
+
+    def __init__(self, client: WebClient):
+        self.client = client
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str) -> str | None:
+        with self._lock:
+            hit = self._cache.get(user)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            profile = self.client.users_info(user=user)["user"].get("profile", {})
+            phone = profile.get("phone") or None
+            ttl = self.TTL_S
+        except Exception:  # noqa: BLE001 - an alert must go out with or without the number
+            phone, ttl = (hit[1] if hit else None), self.MISS_TTL_S
+        with self._lock:
+            self._cache[user] = (time.monotonic() + ttl, phone)
+        return phone
 
 
 class Runtime:
@@ -41,7 +72,8 @@ class Runtime:
         self.settings = settings
         self.policy = policy
         self.clock = clock
-        self.store = Store(settings.visitsafe_db)
+        self.store = Store(settings.visitsafe_db, policy)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         self.client = WebClient(
             token=token,
@@ -49,8 +81,11 @@ class Runtime:
             timeout=10,
             retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
         )
-        self.dispatcher = Dispatcher(self.store, SlackMessenger(self.client), clock)
-        self.ctx = Ctx(self.store, policy, clock, wake=self.dispatcher.wake)
+        self.ctx = Ctx(self.store, policy, clock, lookup_phone=ProfilePhones(self.client))
+        self.dispatcher = Dispatcher(
+            self.store, SlackMessenger(self.client), clock, may_send=lambda: holds_lease(self.ctx, self.holder)
+        )
+        self.ctx.wake = self.dispatcher.wake
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = App(
             client=self.client,
@@ -70,7 +105,7 @@ class Runtime:
         """One sweep, then deliver what it queued."""
         with self._tick_lock:
             try:
-                sweep(self.ctx)
+                sweep(self.ctx, self.holder)
             except Exception:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log.exception("sweep failed")
             self.dispatcher.drain()

@@ -31,7 +31,16 @@ class Ctx:
     policy: Policy
     clock: Callable[[], datetime]
     wake: Callable[[], None] = field(default=lambda: None)
+    # A chat-profile phone lookup (may be slow or fail: returns None then).
+    lookup_phone: Callable[[str], str | None] = field(default=lambda user: None)
 
     def now(self) -> datetime:
         """The injected current time."""
         return self.clock()
+
+    def phone(self, user: str) -> str | None:
+        """A member of staff's mobile: the policy's staff directory first, then their chat profile."""
+        entry = self.policy.staff.get(user)
+        if entry is not None and entry.mobile:
+            return entry.mobile
+        return self.lookup_phone(user)

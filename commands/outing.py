@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from commands import safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
@@ -82,21 +83,34 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
     """Sign back in from the visit the user is on (as visitor or companion)."""
     words = text.strip().lower().split()
     home = words[:1] == ["home"]
-    if words and not home:
-        raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")
     now = ctx.now()
     with ctx.store.transaction() as tx:
-        live = tx.visits_where(
-            "state IN ('out', 'overdue', 'emergency') AND (requester = ? OR companions LIKE ?)",
-            [user, f'%"{user}"%'],
-        )
-        if not live:
+        live = tx.live_visit_of(user)
+        if live is None:
             raise CommandError("You are not out on a visit, so there is nothing to sign back in from.")
-        visit = come_back(live[0], user, now, home)
-        tx.save_visit(visit, now)
-        tx.audit(user, "back_home" if home else "back", now, visit.id)
-        tx.send([notices.office_board_back(visit, ctx.policy)], now, visit.id)
+        try:
+            visit = come_back(live, user, now, home)
+        except NotAllowed as exc:
+            raise CommandError(str(exc)) from None
+        if words and not home:
+            if not safety.is_duress(tx, user, text):
+                raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")
+            # Duress: the screen shows the normal reply; the safeguarding team is alerted silently.
+            safety.raise_silent_alarm(ctx, tx, live, user, now)
+        else:
+            tx.save_visit(visit, now)
+            tx.audit(user, "back_home" if home else "back", now, visit.id)
+            tx.send(
+                [notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
+                now,
+                visit.id,
+            )
     ctx.wake()
+    return back_reply(visit, home, now, ctx)
+
+
+def back_reply(visit: Visit, home: bool, now: datetime, ctx: Ctx) -> Reply:
+    """What the visitor sees on signing in: identical whether or not a duress word was used."""
     where = "Safe home" if home else "Welcome back"
     return Reply(
         f"{where}: visit #{visit.id} is signed in at {notices.clock(now, ctx.policy)}. Thank you."

@@ -52,12 +52,21 @@ def approvers_for(slot: Slot, policy: Policy, excluded: tuple[str, ...]) -> list
     return people
 
 
+def assignable(slots: list[Slot] | tuple[Slot, ...], policy: Policy, team: tuple[str, ...], used: frozenset[str] = frozenset()) -> bool:
+    """Whether each slot can still get its own approver, nobody twice (slots are few: a plain search)."""
+    if not slots:
+        return True
+    first, rest = slots[0], slots[1:]
+    return any(
+        assignable(rest, policy, team, used | {user}) for user in approvers_for(first, policy, team) if user not in used
+    )
+
+
 def unfillable(slots: tuple[Slot, ...], policy: Policy, team: tuple[str, ...]) -> Slot | None:
-    """A slot nobody outside the visiting team can fill, if any."""
-    for slot in slots:
-        if not approvers_for(slot, policy, team):
-            return slot
-    return None
+    """A slot that cannot get an approver of its own from outside the visiting team, if any."""
+    if assignable(slots, policy, team):
+        return None
+    return min(slots, key=lambda slot: len(approvers_for(slot, policy, team)))
 
 
 def everyone(visit: Visit, policy: Policy) -> list[str]:
@@ -87,6 +96,13 @@ def _open_slot_for(visit: Visit, user: str, policy: Policy) -> Slot:
     if not open_slots:
         who = ", ".join(f"<@{d.approver}>" for d in visit.decisions if d.slot in {s.name for s in mine})
         raise NotAllowed(f"Your role's approval has already been given by {who}.")
+    # Fill the slot that keeps every other open slot fillable by someone else (a head who is also a
+    # DSL approving first must fill "head", leaving "dsl" to the deputy).
+    decided = frozenset(d.approver for d in visit.decisions) | {user}
+    for slot in open_slots:
+        others = [s for s in visit.slots if s.name not in filled and s is not slot]
+        if assignable(others, policy, visit.team, decided):
+            return slot
     return open_slots[0]
 
 

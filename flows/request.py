@@ -32,6 +32,8 @@ TRAVEL_DETAIL_HINT = {
     "other": "how you are travelling",
 }
 MAX_DURATION = timedelta(hours=8)
+# A request typed a little after setting off (an urgent welfare check) is still accepted.
+PAST_START_GRACE = timedelta(minutes=30)
 _PHONE_CHARS = re.compile(r"^[0-9 +()\-.]+$")
 
 
@@ -156,6 +158,8 @@ def validate_details(raw: dict[str, Any], now: datetime, policy: Policy) -> Visi
             f"visits must start after {hours.start:%H:%M} and be over by {hours.end:%H:%M}"
             " (school policy: no evening visits)"
         )
+    elif "date" not in errors and details.start_at(policy) < now - PAST_START_GRACE:
+        errors["start_time"] = "that time has already passed today: give the time you will actually set off"
     if errors:
         raise FieldErrors(errors)
     return details

@@ -53,6 +53,29 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """The safety-net state of one live visit (stored with it)."""
+
+    episode: int = 0                        # a new episode starts when the visitor makes contact again
+    anchor: datetime | None = None          # the ladder is measured from here
+    tier_sent: int = 0                      # ladder tiers fired in this episode
+    fire_now: bool = False                  # "No answer": the next tier is due at once
+    ack_by: str | None = None
+    ack_at: datetime | None = None
+    paused_until: datetime | None = None
+    last_alarm_at: datetime | None = None   # last ladder tier or repeat sent
+    repeats: int = 0
+    next_checkin_at: datetime | None = None
+    checkin_deadline: datetime | None = None
+    checkins_sent: int = 0
+    last_contact_at: datetime | None = None
+    emergency: str | None = None            # "sos", "help" or "duress"
+    emergency_note: str | None = None
+    safe_by: str | None = None
+    safe_note: str | None = None
+
+
+@dataclass(frozen=True)
 class Visit:
     """One home visit, from request to close."""
 
@@ -72,6 +95,7 @@ class Visit:
     returned_home: bool = False
     # The ladder is frozen onto the visit at /out so an edited policy never changes a running one.
     ladder: tuple[Tier, ...] = field(default=())
+    watch: Watch = field(default_factory=lambda: Watch())
 
     @property
     def companions(self) -> tuple[str, ...]:
@@ -122,7 +146,21 @@ def go_out(visit: Visit, actor: str, now: datetime, expected_return: datetime, p
         departed_at=now,
         expected_return=expected_return,
         ladder=tuple(policy.escalation),
+        watch=Watch(
+            anchor=expected_return,
+            last_contact_at=now,
+            next_checkin_at=next_checkin(now, expected_return, policy),
+        ),
     )
+
+
+def next_checkin(now: datetime, expected_return: datetime, policy: Policy) -> datetime | None:
+    """When to ask "Still OK?" next; None when check-ins are off or the return comes first."""
+    if policy.checkin_interval is None:
+        return None
+    due = now + policy.checkin_interval
+    # A check-in at or after the expected return is the ladder's job.
+    return due if due < expected_return else None
 
 
 def come_back(visit: Visit, actor: str, now: datetime, home: bool = False) -> Visit:

@@ -106,3 +106,23 @@ def _core(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0002_safety_net")
+def _safety_net(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE visits ADD COLUMN watch TEXT NOT NULL DEFAULT '{}';  -- JSON: check-ins, ladder, acks
+        ALTER TABLE visits ADD COLUMN next_due_at REAL;                 -- when the sweep must look again
+        CREATE INDEX visits_due ON visits(next_due_at) WHERE next_due_at IS NOT NULL;
+
+        ALTER TABLE outbox ADD COLUMN fell_back INTEGER NOT NULL DEFAULT 0;
+
+        CREATE TABLE duress_words (
+            user TEXT PRIMARY KEY,
+            salt BLOB NOT NULL,
+            digest BLOB NOT NULL,
+            set_at REAL NOT NULL
+        );
+        """
+    )

@@ -5,7 +5,7 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +17,9 @@ from flows.messages import Button, Message
 from flows.policy import Role, Tier
 from flows.request import RiskAnswers, VisitDetails
 from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key
-from flows.visit import Decision, Slot, State, Visit
+from flows.policy import Policy
+from flows.visit import Decision, Slot, State, Visit, Watch
+from flows.watch import next_due
 from storage.schema import migrations
 
 BUSY_TIMEOUT_S = 5.0
@@ -48,11 +50,29 @@ def message_from_json(text: str) -> Message:
     return Message(**data)
 
 
-class Store:
-    """A SQLite database in WAL mode with one connection per thread."""
+def watch_to_json(watch: Watch) -> str:
+    """The safety-net state as JSON, times as epoch seconds."""
+    return json.dumps({f.name: ts(v) if isinstance(v := getattr(watch, f.name), datetime) else v for f in fields(Watch)})
 
-    def __init__(self, path: str | Path):
+
+_WATCH_TIMES = {f.name for f in fields(Watch) if "datetime" in str(f.type)}
+
+
+def watch_from_json(text: str) -> Watch:
+    """The safety-net state back from JSON."""
+    data = json.loads(text or "{}")
+    return Watch(**{k: dt(v) if k in _WATCH_TIMES else v for k, v in data.items()})
+
+
+class Store:
+    """A SQLite database in WAL mode with one connection per thread.
+
+    With a policy, every saved visit gets its `next_due_at` (when the sweep must look again).
+    """
+
+    def __init__(self, path: str | Path, policy: Policy | None = None):
         self.path = str(path)
+        self.policy = policy
         self._local = threading.local()
         db = self.db()
         with db.ensure_autocommit_on():
@@ -79,7 +99,7 @@ class Store:
         # IMMEDIATE takes the write lock up front, so two clicks at once queue instead of failing.
         db.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield Tx(db)
+            yield Tx(db, self.policy)
         except BaseException:
             db.conn.execute("ROLLBACK")
             raise
@@ -88,7 +108,7 @@ class Store:
 
     def read(self) -> "Tx":
         """Repository access outside a transaction, for reads."""
-        return Tx(self.db())
+        return Tx(self.db(), self.policy)
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -98,8 +118,10 @@ class Store:
             self._local.db = None
 
 
-def _visit_row(visit: Visit, now: datetime) -> dict[str, Any]:
+def _visit_row(visit: Visit, now: datetime, policy: Policy | None) -> dict[str, Any]:
     return {
+        "watch": watch_to_json(visit.watch),
+        "next_due_at": ts(next_due(visit, policy)) if policy is not None else None,
         "state": visit.state.value,
         "requester": visit.requester,
         "companions": json.dumps(list(visit.companions)),
@@ -121,16 +143,15 @@ def _visit_row(visit: Visit, now: datetime) -> dict[str, Any]:
 class Tx:
     """Repositories over one connection; used inside Store.transaction() for writes."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, policy: Policy | None = None):
         self.db = db
+        self.policy = policy
 
     # Visits -----------------------------------------------------------------
 
     def add_visit(self, visit: Visit, now: datetime) -> Visit:
         """Store a new visit and return it with its id."""
-        from dataclasses import replace
-
-        row = _visit_row(visit, now)
+        row = _visit_row(visit, now, self.policy)
         cursor = self.db.conn.execute(
             f"INSERT INTO visits ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
         )
@@ -138,7 +159,7 @@ class Tx:
 
     def save_visit(self, visit: Visit, now: datetime) -> None:
         """Write a visit's new state and any decisions not yet stored."""
-        row = _visit_row(visit, now)
+        row = _visit_row(visit, now, self.policy)
         self.db.conn.execute(
             f"UPDATE visits SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?", [*row.values(), visit.id]
         )
@@ -206,6 +227,7 @@ class Tx:
             returned_at=dt(r["returned_at"]),
             returned_home=bool(r["returned_home"]),
             ladder=tuple(Tier.model_validate(t) for t in json.loads(r["ladder"])),
+            watch=watch_from_json(r["watch"]),
         )
 
     # Register ---------------------------------------------------------------
@@ -306,3 +328,68 @@ class Tx:
         """When a loop last reported in."""
         row = self.db.conn.execute("SELECT at FROM heartbeats WHERE name = ?", [name]).fetchone()
         return None if row is None else dt(row[0])
+
+    # The safety net --------------------------------------------------------
+
+    def due_visits(self, now: datetime, limit: int = 500) -> list[Visit]:
+        """Live visits whose next check-in, tier or repeat has come (oldest first)."""
+        return self.visits_where(
+            "next_due_at IS NOT NULL AND next_due_at <= ? AND state IN ('out', 'overdue', 'emergency')",
+            [ts(now)],
+            order=f"next_due_at LIMIT {int(limit)}",
+        )
+
+    def live_visit_of(self, user: str) -> Visit | None:
+        """The visit a member of staff is out on now, as visitor or companion."""
+        live = self.visits_where(
+            "state IN ('out', 'overdue', 'emergency') AND (requester = ? OR companions LIKE ?)",
+            [user, f'%"{user}"%'],
+            order="departed_at DESC",
+        )
+        return next((v for v in live if user in v.team), None)
+
+    def alert_refs(self, visit_id: int) -> list[tuple[str, str]]:
+        """(ref, destination) of every alert message sent or queued for a visit."""
+        return [
+            (ref, target)
+            for ref, target in self.db.conn.execute(
+                "SELECT json_extract(payload, '$.ref'), target FROM outbox"
+                " WHERE visit_id = ? AND json_extract(payload, '$.ref') LIKE 'alert:%' ORDER BY id",
+                [visit_id],
+            )
+        ]
+
+    def undelivered_alerts(self, queued_before: datetime) -> list[tuple[int, int | None, Message]]:
+        """Alerts with somewhere else to go that failed, or waited since `queued_before`, and have not fallen back yet."""
+        rows = self.db.conn.execute(
+            "SELECT id, visit_id, payload FROM outbox WHERE fell_back = 0 AND json_array_length(payload, '$.fallback') > 0"
+            " AND (status = 'failed' OR (status = 'pending' AND created_at <= ?)) ORDER BY id",
+            [ts(queued_before)],
+        ).fetchall()
+        return [(row_id, visit_id, message_from_json(payload)) for row_id, visit_id, payload in rows]
+
+    def mark_fell_back(self, row_id: int) -> None:
+        """An alert's fallback copies are queued; never queue them again."""
+        self.db.conn.execute("UPDATE outbox SET fell_back = 1 WHERE id = ?", [row_id])
+
+    def set_duress(self, user: str, salt: bytes, digest: bytes, now: datetime) -> None:
+        """Store (or replace) a member of staff's duress word hash."""
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO duress_words (user, salt, digest, set_at) VALUES (?, ?, ?, ?)", [user, salt, digest, ts(now)]
+        )
+
+    def duress_of(self, user: str) -> tuple[bytes, bytes] | None:
+        """(salt, digest) of a member of staff's duress word, if set."""
+        row = self.db.conn.execute("SELECT salt, digest FROM duress_words WHERE user = ?", [user]).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl_s: float) -> bool:
+        """Take or renew a lease; True if `holder` has it until now + ttl."""
+        self.db.conn.execute(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+            " WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
+            [name, holder, ts(now) + ttl_s, ts(now)],
+        )
+        row = self.db.conn.execute("SELECT holder FROM leases WHERE name = ?", [name]).fetchone()
+        return row is not None and row[0] == holder

@@ -174,3 +174,46 @@ def field_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]
             block = present[0]
         out[block] = (out[block] + " " + message) if block in out else message
     return out
+
+
+def extend_view(visit_id: int) -> dict[str, Any]:
+    """How much longer the visitor needs."""
+    return _modal(
+        actions.EXTEND_FORM, "Extend visit", "Extend",
+        [_text("How much longer?", "duration", hint="Like 20m or 1h, or a time like 11:30.", max_length=10)],
+        metadata=str(visit_id),
+    )
+
+
+def safe_view(visit_id: int) -> dict[str, Any]:
+    """How the responder knows the visitor is safe."""
+    return _modal(
+        actions.SAFE_FORM, "Confirm safe", "Confirm safe",
+        [_text("How do you know they are safe?", "note", multiline=True, max_length=500,
+               placeholder="Spoke to Sam on the phone at 11:05, on the way back")],
+        metadata=str(visit_id),
+    )
+
+
+def duress_view() -> dict[str, Any]:
+    """Set a personal duress word (only its salted hash is kept)."""
+    return _modal(
+        actions.DURESS_FORM, "Your duress word", "Save",
+        [
+            {"type": "section", "text": {"type": "mrkdwn", "text": (
+                "If someone is watching your screen, type this word after `/back` or `/checkin` (or as your"
+                " answer to *Still OK?*). You will see the normal reply, and the safeguarding team and the DSL"
+                " are alerted silently. Only a one-way hash of the word is stored.")}},
+            _text("Duress word", "word", max_length=40, placeholder="a word you would never type by accident"),
+        ],
+    )
+
+
+def duress_saved_view() -> dict[str, Any]:
+    """Confirmation, shown in the modal rather than left in a DM."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Your duress word"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Saved. Nothing about it is shown anywhere else."}}],
+    }

@@ -11,7 +11,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.slack import forms, render
-from commands import board, decide, outing, request
+from commands import board, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions
 from flows.request import FieldErrors
@@ -27,6 +27,13 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
         "blocks": render.blocks(reply.text, notes=reply.notes, buttons=reply.buttons),
     }
 
+
+HELP = (
+    "*VisitSafe*\n"
+    "`/visit` request a home visit · `/out [45m|14:30]` sign out · `/checkin` I'm OK · `/extend 20m` running late ·"
+    " `/back [home]` signed back in · `/sos [note]` emergency · `/visits` today's board ·"
+    " `/visitsafe duress` set your private duress word"
+)
 
 FAILED = Reply(
     ":x: Something went wrong on our side and nothing was changed. Please try again;"
@@ -154,6 +161,105 @@ def register(app: App, ctx: Ctx) -> None:
             reply = _answer(lambda: run(command["user_id"], command.get("text") or ""))
             ack(**reply_payload(reply))
 
+    def click(action_id: str, run: Callable[[str, int], Reply]) -> None:
+        """A button whose value is a visit id: re-checked by the command, answered to the clicker."""
+
+        @app.action(action_id)
+        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+            ack()
+            visit_id = _visit_id(action.get("value", ""))
+            if visit_id is None:
+                _tell(client, body, Reply(":warning: That button is not one of mine."))
+                return
+            _tell(client, body, _answer(lambda: run(body["user"]["id"], visit_id), action_id))
+
+    def form_button(action_id: str, check: Callable[[str, int], None], view: Callable[[int], dict[str, Any]]) -> None:
+        """A button that opens a form, after checking the click would count."""
+
+        @app.action(action_id)
+        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+            ack()
+            visit_id = _visit_id(action.get("value", ""))
+            try:
+                if visit_id is None:
+                    raise CommandError("That button is not one of mine.")
+                check(body["user"]["id"], visit_id)
+            except CommandError as exc:
+                _tell(client, body, Reply(f":warning: {exc}"))
+                return
+            client.views_open(trigger_id=body["trigger_id"], view=view(visit_id))
+
+    def form(callback_id: str, field: str, run: Callable[[str, int, str], Reply]) -> None:
+        """A one-field form whose private_metadata is a visit id; refusals are shown beside the field."""
+
+        @app.view(callback_id)
+        def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+            meta = view.get("private_metadata") or ""
+            user = body["user"]["id"]
+            if not meta.isdigit():
+                ack(response_action="errors", errors={field: "This form has expired: click the button again."})
+                return
+            try:
+                reply = run(user, int(meta), forms.values(view).get(field) or "")
+            except CommandError as exc:
+                ack(response_action="errors", errors={field: str(exc)})
+                return
+            except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
+                log_failure(callback_id, exc)
+                ack(response_action="errors", errors={field: FAILED.text})
+                return
+            ack()
+            client.chat_postMessage(channel=user, text=render.fallback_text(reply.text))
+
+    def _team_check(user: str, visit_id: int) -> None:
+        visit = ctx.store.read().visit(visit_id)
+        if visit is None or user not in visit.team:
+            raise CommandError("Only the visitor or a companion can extend this visit.")
+
+    click(actions.CHECKIN_OK, lambda user, vid: safety.checkin(ctx, user))
+    click(actions.CHECKIN_HELP, lambda user, vid: safety.sos(ctx, user, "Pressed Need help", kind="help"))
+    click(actions.VISITOR_BACK, lambda user, vid: outing.back(ctx, user, ""))
+    click(actions.ALERT_ACK, lambda user, vid: safety.acknowledge(ctx, user, vid))
+    click(actions.ALERT_NO_ANSWER, lambda user, vid: safety.no_answer(ctx, user, vid))
+    form_button(actions.CHECKIN_EXTEND, _team_check, forms.extend_view)
+    form_button(actions.ALERT_SAFE, lambda user, vid: safety.check_responder(ctx, user, vid), forms.safe_view)
+    form(actions.EXTEND_FORM, "duration", lambda user, vid, text: safety.extend(ctx, user, text))
+    form(actions.SAFE_FORM, "note", lambda user, vid, note: safety.confirm_safe(ctx, user, vid, note))
+
+    @app.command("/visitsafe")
+    def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        words = (body.get("text") or "").strip().lower().split()
+        if words[:1] == ["duress"]:
+            ack()
+            client.views_open(trigger_id=body["trigger_id"], view=forms.duress_view())
+            return
+        ack(**reply_payload(Reply(HELP)))
+
+    @app.view(actions.DURESS_FORM)
+    def duress_word(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            safety.set_duress_word(ctx, body["user"]["id"], forms.values(view).get("word") or "")
+        except CommandError as exc:
+            ack(response_action="errors", errors={"word": str(exc)})
+            return
+        ack(response_action="update", view=forms.duress_saved_view())
+
+    @app.event("message")
+    def direct_message(event: dict[str, Any], client: WebClient) -> None:
+        # A typed answer to "Still OK?" counts as I'm OK (and is checked for the duress word).
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        user = event.get("user") or ""
+        live = ctx.store.read().live_visit_of(user)
+        if live is None or live.watch.checkin_deadline is None:
+            reply = Reply("Use `/visit`, `/out`, `/checkin`, `/extend 20m`, `/back` or `/sos`. `/visitsafe help` says more.")
+        else:
+            reply = _answer(lambda: safety.checkin(ctx, user, event.get("text") or ""), "typed check-in")
+        client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
+
+    slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
+    slash("/extend", lambda user, text: safety.extend(ctx, user, text))
+    slash("/sos", lambda user, text: safety.sos(ctx, user, text))
     slash("/out", lambda user, text: outing.out(ctx, user, text))
     slash("/back", lambda user, text: outing.back(ctx, user, text))
     slash("/visits", lambda user, text: board.today(ctx, user))

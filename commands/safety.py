@@ -1,0 +1,195 @@
+"""The safety net's commands and buttons: /checkin, /extend, /sos, duress words, and acting on alerts."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from commands.context import CommandError, Ctx, Reply
+from flows import alerts, duress, notices, watch
+from flows.durations import BadDuration, parse_clock, parse_duration, resolve_return
+from flows.messages import Message
+from flows.visit import NotAllowed, Visit
+from storage.store import Tx
+
+
+def _live(tx: Tx, user: str, doing: str) -> Visit:
+    visit = tx.live_visit_of(user)
+    if visit is None:
+        raise CommandError(f"You are not out on a visit, so there is nothing to {doing}.")
+    return visit
+
+
+def _load(tx: Tx, visit_id: int) -> Visit:
+    visit = tx.visit(visit_id)
+    if visit is None:
+        raise CommandError("That visit no longer exists.")
+    return visit
+
+
+def contact_updates(ctx: Ctx, tx: Tx, visit: Visit, now: datetime, tag: str) -> list[Message]:
+    """Every alert already sent about a visit, rewritten to say what just happened."""
+    return alerts.alert_updates(visit, tx.alert_refs(visit.id or 0), now, ctx.policy, tag)
+
+
+def _emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, kind: str, note: str | None, now: datetime) -> Visit:
+    visit = watch.raise_emergency(visit, user, kind, note, now)
+    tx.save_visit(visit, now)
+    # The audit records that a duress alarm was raised, never the word.
+    tx.audit(user, f"emergency_{kind}", now, visit.id)
+    tx.send(alerts.emergency_messages(visit, now, ctx.policy, ctx.phone), now, visit.id)
+    return visit
+
+
+def raise_silent_alarm(ctx: Ctx, tx: Tx, visit: Visit, user: str, now: datetime) -> Visit:
+    """A duress word was used: alert safeguarding and the DSL, change nothing the visitor can see."""
+    return _emergency(ctx, tx, visit, user, "duress", None, now)
+
+
+def is_duress(tx: Tx, user: str, text: str) -> bool:
+    """Whether `text` is this user's duress word."""
+    return duress.matches(text, tx.duress_of(user))
+
+
+def checkin_reply(visit: Visit, now: datetime, ctx: Ctx) -> Reply:
+    """The visitor's reply to a check-in: the same words whether or not a duress word was used."""
+    nxt = visit.watch.next_checkin_at
+    then = f" Next check-in at {notices.clock(nxt, ctx.policy)}." if nxt else ""
+    return Reply(f"Thanks, checked in at {notices.clock(now, ctx.policy)}.{then}")
+
+
+def checkin(ctx: Ctx, user: str, text: str = "") -> Reply:
+    """I'm OK (the button, `/checkin`, or a typed reply); a duress word raises a silent SOS."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        visit = _live(tx, user, "check in to")
+        try:
+            normal = watch.checkin(visit, user, now, ctx.policy)
+        except NotAllowed as exc:
+            raise CommandError(str(exc)) from None
+        reply = checkin_reply(normal, now, ctx)
+        if text.strip() and is_duress(tx, user, text):
+            raise_silent_alarm(ctx, tx, visit, user, now)
+        else:
+            tx.save_visit(normal, now)
+            tx.audit(user, "checkin", now, visit.id)
+            refs = [(f"checkin:{visit.id}:{visit.watch.checkins_sent}", user)] if visit.watch.checkin_deadline else []
+            answered = [
+                Message(to=to, text=f"Checked in at {notices.clock(now, ctx.policy)}. Thank you.", key=f"answered:{ref}", replaces=ref)
+                for ref, to in refs
+            ]
+            tx.send([*answered, *contact_updates(ctx, tx, normal, now, f"checkin{int(now.timestamp())}")], now, visit.id)
+    ctx.wake()
+    return reply
+
+
+def extend(ctx: Ctx, user: str, text: str) -> Reply:
+    """Running late: a new expected return (a duration from now or from the old time, or a clock time)."""
+    text = text.strip()
+    if not text:
+        raise CommandError("Say how much longer you need: `/extend 20m`, `/extend 1h` or `/extend 11:30`.")
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        visit = _live(tx, user, "extend")
+        assert visit.expected_return is not None
+        try:
+            if parse_clock(text) is not None:
+                new_return = resolve_return(text, now, ctx.policy.tz)
+            else:
+                added = parse_duration(text)
+                if added.total_seconds() <= 0:
+                    raise BadDuration("the extra time must be more than zero")
+                new_return = max(now, visit.expected_return) + added
+        except BadDuration as exc:
+            raise CommandError(f"{exc}. Use `/extend 20m`, `/extend 1h` or `/extend 11:30`.") from None
+        try:
+            visit = watch.extend(visit, user, new_return, now, ctx.policy)
+        except NotAllowed as exc:
+            raise CommandError(str(exc)) from None
+        tx.save_visit(visit, now)
+        tx.audit(user, "extended", now, visit.id, expected_return=new_return.isoformat())
+        tx.send(
+            [alerts.board_extended(visit, now, ctx.policy), *contact_updates(ctx, tx, visit, now, f"extend{int(now.timestamp())}")],
+            now,
+            visit.id,
+        )
+    ctx.wake()
+    return Reply(f"Now due back at *{notices.clock(new_return, ctx.policy)}*. The office board shows it.")
+
+
+def sos(ctx: Ctx, user: str, note: str = "", kind: str = "sos") -> Reply:
+    """Immediate alert to the safeguarding channel, the DSL and the office, with the safety log."""
+    now = ctx.now()
+    note = note.strip() or None  # type: ignore[assignment]
+    with ctx.store.transaction() as tx:
+        visit = tx.live_visit_of(user)
+        if visit is None:
+            tx.audit(user, "sos_no_visit", now)
+            tx.send(alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user)), now)
+        else:
+            _emergency(ctx, tx, visit, user, kind, note, now)
+    ctx.wake()
+    return Reply(
+        ":sos: Alert sent to the safeguarding team, the DSL and the office. Help is being arranged."
+        " *Call 999 if you or a child are in immediate danger.* Get to a safe place if you can."
+    )
+
+
+def set_duress_word(ctx: Ctx, user: str, word: str) -> None:
+    """Store a personal duress word (salted hash only); raise CommandError if it is unsuitable."""
+    problem = duress.check_new_word(word)
+    if problem:
+        raise CommandError(problem)
+    salt, digest = duress.hash_word(word)
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        tx.set_duress(user, salt, digest, now)
+        tx.audit(user, "duress_word_set", now)
+
+
+def _act(ctx: Ctx, user: str, visit_id: int, action: str, change, note: str | None = None) -> Visit:  # type: ignore[no-untyped-def]
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        visit = _load(tx, visit_id)
+        try:
+            visit = change(visit, now)
+        except NotAllowed as exc:
+            tx.audit(user, f"{action}_refused", now, visit_id, why=str(exc))
+            raise CommandError(str(exc)) from None
+        tx.save_visit(visit, now)
+        tx.audit(user, action, now, visit.id)
+        messages = contact_updates(ctx, tx, visit, now, f"{action}{int(now.timestamp())}")
+        if action == "confirmed_safe":
+            messages.append(alerts.board_safe(visit, now, ctx.policy))
+        tx.send(messages, now, visit.id)
+    ctx.wake()
+    return visit
+
+
+def acknowledge(ctx: Ctx, user: str, visit_id: int) -> Reply:
+    """I'm handling this: first click wins; the next tier waits for `ack_pause`."""
+    visit = _act(ctx, user, visit_id, "acknowledged", lambda v, now: watch.acknowledge(v, user, now, ctx.policy))
+    assert visit.watch.paused_until is not None
+    return Reply(
+        f"You are handling visit #{visit.id}. The next step waits until {notices.clock(visit.watch.paused_until, ctx.policy)};"
+        " click *Reached, safe* once you have spoken to them."
+    )
+
+
+def no_answer(ctx: Ctx, user: str, visit_id: int) -> Reply:
+    """Tried, no answer: escalate to the next tier now."""
+    _act(ctx, user, visit_id, "no_answer", lambda v, now: watch.no_answer(v, user, now, ctx.policy))
+    return Reply("Recorded. The next people on the ladder are being alerted now.")
+
+
+def confirm_safe(ctx: Ctx, user: str, visit_id: int, note: str) -> Reply:
+    """Reached, safe: ends the alert everywhere."""
+    _act(ctx, user, visit_id, "confirmed_safe", lambda v, now: watch.confirm_safe(v, user, note, now, ctx.policy))
+    return Reply("Thank you. The alert is closed everywhere and the visit is signed in.")
+
+
+def check_responder(ctx: Ctx, user: str, visit_id: int) -> None:
+    """Before opening the 'safe' note form: could this user confirm safety now?"""
+    visit = _load(ctx.store.read(), visit_id)
+    try:
+        watch.confirm_safe(visit, user, "check", ctx.now(), ctx.policy)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
