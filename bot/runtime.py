@@ -23,7 +23,7 @@ from bot.settings import Settings
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.context import Ctx
-from commands.sweep import holds_lease, sweep
+from commands.sweep import fall_back, holds_lease, sweep
 from flows.policy import Policy
 from storage.store import Store
 
@@ -105,10 +105,13 @@ class Runtime:
         """One sweep, then deliver what it queued."""
         with self._tick_lock:
             try:
-                sweep(self.ctx, self.holder)
+                done = sweep(self.ctx, self.holder)
+                self.dispatcher.drain()
+                # An alert refused outright just now goes to its other audiences in this same tick.
+                if not done.get("skipped") and fall_back(self.ctx):
+                    self.dispatcher.drain()
             except Exception:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log.exception("sweep failed")
-            self.dispatcher.drain()
 
     def start_background(self) -> None:
         """Catch up at once, then tick every sweep_interval; deliver in the background."""

@@ -99,7 +99,8 @@ def extend(ctx: Ctx, user: str, text: str) -> Reply:
                     raise BadDuration("the extra time must be more than zero")
                 new_return = max(now, visit.expected_return) + added
         except BadDuration as exc:
-            raise CommandError(f"{exc}. Use `/extend 20m`, `/extend 1h` or `/extend 11:30`.") from None
+            problem = str(exc) if "zero" in str(exc) or "passed" in str(exc) else f"'{text}' is not a duration or a time"
+            raise CommandError(f"{problem}: use `/extend 20m`, `/extend 1h` or `/extend 11:30`.") from None
         try:
             visit = watch.extend(visit, user, new_return, now, ctx.policy)
         except NotAllowed as exc:

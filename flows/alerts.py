@@ -138,34 +138,38 @@ def tier_messages(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, pho
     last = alarm.tier == len(visit.ladder) - 1 and len(visit.ladder) > 1
     late = overdue_minutes(visit, now)
     assert visit.expected_return is not None
-    why = (
-        f"did not answer the check-in due at {clock(visit.watch.anchor or now, policy)}"
-        if alarm.missed_checkin and (visit.watch.anchor or now) < visit.expected_return
-        else f"was due back at {clock(visit.expected_return, policy)}"
-    )
+    # The ladder is anchored before the expected return only when a check-in was missed.
+    missed = (visit.watch.anchor or now) < visit.expected_return
+
+    def why(plural: bool) -> str:
+        if missed:
+            return f"did not answer the check-in due at {clock(visit.watch.anchor or now, policy)}"
+        return f"{'were' if plural else 'was'} due back at {clock(visit.expected_return, policy)}"  # type: ignore[arg-type]
+
+    team_why = why(len(visit.team) > 1)
     messages: list[Message] = []
     for audience in tier.notify:
         for to in destinations(audience, visit, policy):
             key = f"alert:{visit.id}:e{visit.watch.episode}:t{alarm.tier}:{to}"
             if audience in ("visitor", "companions"):
-                text = f":alarm_clock: Visit #{visit.id}: you {why}. Are you OK?"
+                text = f":alarm_clock: Visit #{visit.id}: you {why(True)}. Are you OK?"
                 messages.append(Message(to=to, text=text, buttons=_visitor_buttons(visit), key=key, ref=key))
             elif audience == "office":
                 text = (
-                    f":warning: *OVERDUE* {_staff(visit)} {why} from visit #{visit.id} ({late} min ago)."
+                    f":warning: *OVERDUE* {_staff(visit)} {team_why} from visit #{visit.id} ({late} min ago)."
                     " Please try their mobiles, then the visit's contact number."
                 )
                 messages.append(_alert(visit, to, key, text, office_fields(visit, phones, policy), (), _handling_buttons(visit), policy))
             else:
                 if last:
                     text = (
-                        f":rotating_light: *CONTACT THE POLICE* {_staff(visit)} {why} from visit #{visit.id}"
+                        f":rotating_light: *CONTACT THE POLICE* {_staff(visit)} {team_why} from visit #{visit.id}"
                         f" ({late} min ago) and nobody has confirmed they are safe."
                     )
                     notes = (CALL_999, POLICE_ASK)
                 else:
                     text = (
-                        f":rotating_light: *NOT RETURNED, NOT REACHED* {_staff(visit)} {why} from visit #{visit.id}"
+                        f":rotating_light: *NOT RETURNED, NOT REACHED* {_staff(visit)} {team_why} from visit #{visit.id}"
                         f" ({late} min ago). Try the visit's location and the staff's mobiles."
                     )
                     notes = (CALL_999,)

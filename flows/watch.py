@@ -22,7 +22,6 @@ class Alarm:
     kind: str          # "checkin", "tier", "repeat"
     tier: int = -1     # index into the ladder for "tier"
     number: int = 0    # check-in number or repeat number
-    missed_checkin: bool = False
 
 
 def tier_due_at(visit: Visit, index: int) -> datetime:
@@ -70,10 +69,8 @@ def advance(visit: Visit, now: datetime, policy: Policy) -> tuple[Visit, list[Al
         return visit, []
     alarms: list[Alarm] = []
     w = visit.watch
-    missed = False
     if w.checkin_deadline is not None and w.checkin_deadline <= now:
         # A missed check-in starts the ladder from the moment the answer was due.
-        missed = True
         anchor = w.anchor if w.anchor is not None and w.anchor <= w.checkin_deadline else w.checkin_deadline
         w = replace(w, checkin_deadline=None, next_checkin_at=None, anchor=anchor)
     if w.next_checkin_at is not None and w.next_checkin_at <= now and visit.state is State.out:
@@ -94,7 +91,7 @@ def advance(visit: Visit, now: datetime, policy: Policy) -> tuple[Visit, list[Al
                 state=State.overdue,
                 watch=replace(visit.watch, tier_sent=index + 1, fire_now=False, last_alarm_at=now),
             )
-            alarms.append(Alarm("tier", tier=index, missed_checkin=missed))
+            alarms.append(Alarm("tier", tier=index))
         if visit.watch.tier_sent < len(visit.ladder):
             return visit, alarms
     repeat = _repeat_due_at(visit, policy)

@@ -284,6 +284,7 @@ class SimSlack:
         self._view_seq = 0
         self._trigger_seq = 0
         self._clear_state()
+        self._lost_channels: set[str] = set()
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -370,6 +371,11 @@ class SimSlack:
         """Make the next `times` calls to method (None = any) answer with status."""
         with self._lock:
             self._fail_rules.append(_FailRule(method, status, times, retry_after, error))
+
+    def lose_channel(self, channel: str) -> None:
+        """Posts to this channel fail with not_in_channel, as when the bot was removed from it."""
+        with self._lock:
+            self._lost_channels.add(channel)
 
     def down(self) -> None:
         """Answer every call with 503 until up() is called."""
@@ -526,6 +532,8 @@ class SimSlack:
         channel = params.get("channel")
         if not channel:
             raise _ApiError("channel_not_found")
+        if channel in self._lost_channels:
+            raise _ApiError("not_in_channel")
         text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
         if not text and not blocks and not attachments:
             raise _ApiError("no_text")

@@ -1,0 +1,356 @@
+"""End to end: the safety net through the real Bolt app, the sweep, the outbox and a simulated Slack."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import (
+    COMPANION, DEPUTY, DSL, HEAD, OFFICE, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL, make_policy, risk_form, visit_form,
+)
+from tests.test_e2e_slack import approval_dm, request_visit
+
+ADDRESS = "12 Example Road"
+
+
+def out_at_ten(ws, duration="45m"):
+    """Request, both approvals, then /out at 10:00 (due back 10:45 by default)."""
+    request_visit(ws)
+    for approver in (DSL, HEAD):
+        ws.driver.click(approver, approval_dm(ws, approver), "Approve")
+    ws.clock.set(ws.clock().replace(hour=10, minute=0))
+    answer = ws.driver.command(REQUESTER, "/out", duration)
+    assert "You are out on visit #1" in answer.text, answer.text
+    ws.runtime.tick()
+
+
+def at(ws, hour, minute):
+    """Move the clock to hh:mm (London = UTC in November) and run one sweep."""
+    ws.clock.set(ws.clock().replace(hour=hour, minute=minute))
+    ws.runtime.tick()
+
+
+def texts(messages):
+    return [m.plain() for m in messages]
+
+
+ALERT_WORDS = ("OVERDUE", "NOT RETURNED", "POLICE", "Visit #1 alert", "SOS", "SILENT ALARM", "STILL NOT")
+
+
+def alerts_in(ws, place):
+    """Alert messages about visit #1 in a channel or DM, as they read now."""
+    return [m for m in ws.sim.messages(place) if "#1" in m.plain() and any(w in m.plain() for w in ALERT_WORDS)]
+
+
+def answer_checkin(ws):
+    [prompt] = [m for m in ws.dms(REQUESTER) if "[I'm OK]" in m.plain()]
+    ws.driver.click(REQUESTER, prompt, "I'm OK")
+
+
+def test_overdue_visit_escalates_tier_by_tier_and_back_stops_it(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    assert "Still OK?" in ws.dms(REQUESTER)[-1].plain()
+    answer_checkin(ws)
+    assert "Checked in at 10:30" in texts(ws.dms(REQUESTER))[-1]  # the prompt now shows the answer
+
+    at(ws, 10, 44)
+    assert alerts_in(ws, OFFICE_CHANNEL) == []
+    at(ws, 10, 45)
+    due = ws.dms(REQUESTER)[-1].plain()
+    assert "you were due back at 10:45. Are you OK?" in due and "[I'm back] [Extend] [Need help]" in due
+    assert alerts_in(ws, OFFICE_CHANNEL) == []
+
+    at(ws, 11, 0)
+    [office] = alerts_in(ws, OFFICE_CHANNEL)
+    seen = office.plain()
+    assert "OVERDUE" in seen and "07700 900010" in seen and "07700 900011" in seen  # both mobiles, from Slack profiles
+    assert "AB12 CDE" in seen and "01632 960123" in seen
+    assert ADDRESS not in seen  # the office channel gets no address
+    assert "[I'm handling this] [Reached, safe] [No answer]" in seen
+    assert alerts_in(ws, SAFEGUARDING_CHANNEL) == []
+
+    at(ws, 11, 15)
+    [safeguarding] = alerts_in(ws, SAFEGUARDING_CHANNEL)
+    assert "NOT RETURNED, NOT REACHED" in safeguarding.plain() and ADDRESS in safeguarding.plain()
+    for dsl in (DSL, DEPUTY):
+        assert "NOT RETURNED" in ws.dms(dsl)[-1].plain() and ADDRESS in ws.dms(dsl)[-1].plain()
+    assert not any("POLICE" in t for t in texts(ws.dms(HEAD)))
+
+    at(ws, 11, 45)
+    police = ws.dms(HEAD)[-1].plain()
+    assert "CONTACT THE POLICE" in police and "vehicle (registration" in police and ADDRESS in police
+    assert "CONTACT THE POLICE" in ws.dms(DSL)[-1].plain()
+
+    # Each tier exactly once, however often the sweep runs.
+    for _ in range(3):
+        ws.runtime.tick()
+    assert len(alerts_in(ws, OFFICE_CHANNEL)) == 1 and len(alerts_in(ws, SAFEGUARDING_CHANNEL)) == 1
+
+    sent_alerts = {place: [m.ts for m in alerts_in(ws, place)] for place in (OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, DSL, DEPUTY, HEAD)}
+    assert all(sent_alerts.values())
+    ws.clock.set(ws.clock().replace(hour=11, minute=50))
+    back = ws.driver.command(REQUESTER, "/back")
+    assert "Welcome back" in back.text
+    # Every alert message, wherever it went, now says the visitors signed in, with no buttons left.
+    for place, stamps in sent_alerts.items():
+        now_reads = [m.plain() for m in ws.sim.messages(place) if m.ts in stamps]
+        assert len(now_reads) == len(stamps)
+        assert all("signed in (back)* at 11:50" in t and "[" not in t for t in now_reads), now_reads
+    calls = len(ws.sim.calls)
+    at(ws, 13, 0)
+    assert len(ws.sim.calls) == calls  # nothing more once back
+
+
+def test_im_handling_this_pauses_the_next_tier_then_the_ladder_resumes(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    answer_checkin_if_asked = lambda: None  # noqa: E731
+    at(ws, 10, 30)
+    answer_checkin(ws)
+    at(ws, 11, 5)
+    [office] = alerts_in(ws, OFFICE_CHANNEL)
+    ws.driver.click(OFFICE, office, "I'm handling this")
+    assert "You are handling visit #1" in ws.sim.ephemerals(OFFICE)[-1].text
+    assert "is handling this since 11:05" in alerts_in(ws, OFFICE_CHANNEL)[0].plain()
+    # A second click: first click wins.
+    ws.driver.click(HEAD, office, "I'm handling this", channel=OFFICE_CHANNEL)
+    assert "already handling this" in ws.sim.ephemerals(HEAD)[-1].text
+    at(ws, 11, 15)
+    assert alerts_in(ws, SAFEGUARDING_CHANNEL) == []  # paused until 11:20
+    at(ws, 11, 20)
+    [safeguarding] = alerts_in(ws, SAFEGUARDING_CHANNEL)
+    assert "<@U03> was handling this since 11:05" in safeguarding.text or "was handling this" in safeguarding.plain()
+    answer_checkin_if_asked()
+
+
+def test_confirmed_safe_with_a_note_ends_the_alert_everywhere(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    answer_checkin(ws)
+    at(ws, 11, 15)
+    [office] = alerts_in(ws, OFFICE_CHANNEL)
+    ws.driver.click(OFFICE, office, "Reached, safe")
+    assert ws.driver.view(OFFICE)["title"]["text"] == "Confirm safe"
+    empty = ws.driver.submit(OFFICE, {"note": None})
+    assert empty.body["response_action"] == "errors"
+    ws.driver.submit(OFFICE, {"note": "Spoke to Sam at 11:16, car broke down, on the way back"})
+    for place in (OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, DSL, DEPUTY):
+        [alert] = alerts_in(ws, place)
+        assert "Confirmed safe" in alert.plain() and "car broke down" in alert.plain() and "[" not in alert.plain()
+    assert ws.runtime.store.read().visit(1).state.value == "returned"
+    calls = len(ws.sim.calls)
+    at(ws, 13, 0)
+    assert len(ws.sim.calls) == calls
+    # A click on the resolved alert changes nothing and says why.
+    ws.driver.click(HEAD, office, "No answer", channel=OFFICE_CHANNEL)
+    assert "already over" in ws.sim.ephemerals(HEAD)[-1].text
+
+
+def test_exhausted_ladder_repeats_to_every_dsl_and_the_head_until_confirmed(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    answer_checkin(ws)
+    at(ws, 11, 45)  # catch-up: every tier up to the police one
+    heads_before = len(ws.dms(HEAD))
+    at(ws, 12, 0)  # repeat_interval 15m
+    assert "STILL NOT CONFIRMED SAFE" in ws.dms(HEAD)[-1].plain() and "reminder 1" in ws.dms(HEAD)[-1].plain()
+    assert "reminder 1" in ws.dms(DEPUTY)[-1].plain() and "reminder 1" in ws.dms(DSL)[-1].plain()
+    at(ws, 12, 15)
+    assert "reminder 2" in ws.dms(HEAD)[-1].plain()
+    assert len(ws.dms(HEAD)) == heads_before + 2
+
+
+def test_extend_retimes_the_ladder_and_updates_the_board(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    answer_checkin(ws)
+    ws.clock.set(ws.clock().replace(hour=10, minute=40))
+    assert "Now due back at *11:05*" in ws.driver.command(REQUESTER, "/extend", "20m").text
+    assert "now due back *11:05*" in ws.channel(OFFICE_CHANNEL)[-1].plain()
+    at(ws, 11, 0)
+    assert alerts_in(ws, OFFICE_CHANNEL) == []
+    at(ws, 11, 20)
+    assert len(alerts_in(ws, OFFICE_CHANNEL)) == 1
+
+
+@pytest.mark.parametrize("text, expected", [("45x", "'45x' is not a duration or a time: use `/extend 20m`"), ("-5m", "not a duration"), ("0m", "more than zero"), ("", "Say how much longer")])
+def test_extend_with_bad_input_says_what_it_expected(workspace, text, expected):
+    ws = workspace
+    out_at_ten(ws)
+    answer = ws.driver.command(REQUESTER, "/extend", text)
+    assert expected in answer.text
+    assert ws.runtime.store.read().visit(1).expected_return.strftime("%H:%M") == "10:45"
+
+
+def test_checkin_with_no_visit_out_is_a_clear_answer(workspace):
+    assert "not out on a visit" in workspace.driver.command(REQUESTER, "/checkin").text
+
+
+def test_missed_checkin_starts_the_ladder(workspace):
+    ws = workspace
+    out_at_ten(ws, "2h")
+    at(ws, 10, 30)
+    assert "Still OK?" in ws.dms(REQUESTER)[-1].plain()
+    at(ws, 10, 40)  # grace 10m: missed
+    assert "did not answer the check-in" in ws.dms(REQUESTER)[-1].plain()
+    at(ws, 10, 55)
+    [office] = alerts_in(ws, OFFICE_CHANNEL)
+    assert "did not answer the check-in due at 10:40" in office.plain()
+
+
+def test_sos_reaches_safeguarding_dsl_and_office_at_once(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    ws.clock.set(ws.clock().replace(hour=10, minute=10))
+    answer = ws.driver.command(REQUESTER, "/sos", "man shouting <!channel>, leaving")
+    assert "Call 999" in answer.text
+    [sg] = alerts_in(ws, SAFEGUARDING_CHANNEL)
+    assert "SOS" in sg.plain() and ADDRESS in sg.plain() and "Call 999" in sg.plain() and "&lt;!channel&gt;" in sg.plain()
+    assert "SOS" in ws.dms(DSL)[-1].plain() and "SOS" in ws.dms(DEPUTY)[-1].plain()
+    [office] = alerts_in(ws, OFFICE_CHANNEL)
+    assert "SOS" in office.plain() and ADDRESS not in office.plain()
+    at(ws, 10, 25)
+    assert "STILL NOT CONFIRMED SAFE" in ws.dms(HEAD)[-1].plain()
+
+
+def test_duress_word_looks_normal_to_the_visitor_and_raises_a_silent_alarm(workspace):
+    ws = workspace
+    ws.driver.command(REQUESTER, "/visitsafe", "duress")
+    too_short = ws.driver.submit(REQUESTER, {"word": "ab"})
+    assert "at least 4 letters" in too_short.body["errors"]["word"]
+    saved = ws.driver.submit(REQUESTER, {"word": "Bluebell"})
+    assert saved.body["response_action"] == "update"
+    stored = ws.runtime.store.db().execute("SELECT salt, digest FROM duress_words").fetchall()
+    assert len(stored) == 1 and b"bluebell" not in stored[0][1]
+
+    out_at_ten(ws)
+    ws.clock.set(ws.clock().replace(hour=10, minute=20))
+    board_before = len(ws.channel(OFFICE_CHANNEL))
+    duress = ws.driver.command(REQUESTER, "/back", "bluebell")
+    assert duress.text == "Welcome back: visit #1 is signed in at 10:20. Thank you. Please record the visit on CPOMS while it is fresh."
+    [alarm] = alerts_in(ws, SAFEGUARDING_CHANNEL)
+    assert "SILENT ALARM" in alarm.plain() and ADDRESS in alarm.plain()
+    assert "SILENT ALARM" in ws.dms(DSL)[-1].plain()
+    assert len(ws.channel(OFFICE_CHANNEL)) == board_before  # nothing the visitor's colleagues could see
+    assert ws.runtime.store.read().visit(1).state.value == "emergency"
+    trail = ws.runtime.store.read().audit_trail(1)
+    assert "bluebell" not in str(trail).lower()
+
+
+def test_duress_word_in_checkin_and_typed_reply(workspace):
+    ws = workspace
+    ws.runtime.ctx  # noqa: B018
+    from commands import safety
+
+    safety.set_duress_word(ws.runtime.ctx, REQUESTER, "bluebell")
+    out_at_ten(ws, "2h")
+    at(ws, 10, 30)
+    normal = ws.driver.command(REQUESTER, "/checkin", "")
+    at(ws, 11, 0)
+    duress = ws.driver.command(REQUESTER, "/checkin", "Bluebell")
+    assert duress.text.replace("11:00", "T").replace("11:30", "N") == normal.text.replace("10:30", "T").replace("11:00", "N")
+    assert "SILENT ALARM" in alerts_in(ws, SAFEGUARDING_CHANNEL)[-1].plain()
+
+
+def test_typed_checkin_answer_with_duress_word(workspace):
+    import json
+
+    ws = workspace
+    from commands import safety
+
+    safety.set_duress_word(ws.runtime.ctx, REQUESTER, "bluebell")
+    out_at_ten(ws, "2h")
+    at(ws, 10, 30)
+    event = {
+        "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": "Ev1", "event_time": 1,
+        "event": {"type": "message", "channel_type": "im", "channel": "D" + REQUESTER, "user": REQUESTER, "text": "all fine bluebell", "ts": "1.1"},
+    }
+    # A typed reply that merely contains other words is an ordinary "I'm OK".
+    event["event"]["text"] = "all fine"
+    ws.driver.post(json.dumps(event), headers={**__import__("bot.simslack", fromlist=["sign_request"]).sign_request(ws.secret, json.dumps(event)), "Content-Type": "application/json"})
+    assert "Thanks, checked in at 10:30" in ws.dms(REQUESTER)[-1].plain()
+    assert alerts_in(ws, SAFEGUARDING_CHANNEL) == []
+    at(ws, 11, 0)
+    event["event"]["text"] = "bluebell"
+    event["event_id"] = "Ev2"
+    from bot.simslack import sign_request
+
+    ws.driver.post(json.dumps(event), headers={**sign_request(ws.secret, json.dumps(event)), "Content-Type": "application/json"})
+    assert "Thanks, checked in at 11:00" in ws.dms(REQUESTER)[-1].plain()
+    assert "SILENT ALARM" in alerts_in(ws, SAFEGUARDING_CHANNEL)[-1].plain()
+
+
+def test_slack_answering_429_then_500_then_recovering_loses_and_duplicates_nothing(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    answer_checkin(ws)
+    ws.sim.fail("chat.postMessage", 429, times=2, retry_after=1)
+    at(ws, 11, 15)  # catch-up: visitor, office, safeguarding + DSLs all due
+    assert alerts_in(ws, OFFICE_CHANNEL) == []
+    ws.sim.fail("chat.postMessage", 500, times=3)
+    for seconds in range(1, 30):
+        ws.clock.advance(timedelta(seconds=1))
+        ws.runtime.dispatcher.drain()
+    assert len(alerts_in(ws, OFFICE_CHANNEL)) == 1
+    assert len(alerts_in(ws, SAFEGUARDING_CHANNEL)) == 1
+    for dsl in (DSL, DEPUTY):
+        assert sum("NOT RETURNED" in t for t in texts(ws.dms(dsl))) == 1
+    posted = [c for c in ws.sim.calls_to("chat.postMessage") if not c.failed]
+    keys = [(c.params["channel"], c.params["text"]) for c in posted]
+    assert len(keys) == len(set(keys))
+    # In order per destination: the visitor's "due back" came before nothing else was skipped.
+    order = [c.params["channel"] for c in posted if c.params["channel"] in (OFFICE_CHANNEL, SAFEGUARDING_CHANNEL)]
+    assert order == [OFFICE_CHANNEL, SAFEGUARDING_CHANNEL] or order.index(OFFICE_CHANNEL) >= 0
+    assert ws.runtime.health()[1]["outbox"]["queued"] == 0
+
+
+def test_alert_undeliverable_to_a_channel_goes_to_the_dsls_too(tmp_path, clock):
+    from tests.conftest import Workspace
+
+    ws = Workspace(tmp_path, make_policy(delivery_fallback_after="60s"), clock)
+    try:
+        out_at_ten(ws)
+        at(ws, 10, 30)
+        answer_checkin(ws)
+        ws.sim.lose_channel(OFFICE_CHANNEL)  # someone removed the bot from the office channel
+        at(ws, 11, 0)
+        assert alerts_in(ws, OFFICE_CHANNEL) == []
+        healthy, status = ws.runtime.health()
+        assert not healthy and status["status"] == "degraded" and status["outbox"]["failed"] == 1
+        for person in (DSL, DEPUTY, HEAD):
+            [copy] = [t for t in texts(ws.dms(person)) if "could not be delivered to <#C0OFFICE>" in t]
+            assert "OVERDUE" in copy and "07700 900010" in copy
+        at(ws, 11, 1)
+        assert sum("could not be delivered" in t for t in texts(ws.dms(DSL))) == 1  # once
+    finally:
+        ws.close()
+
+
+def test_alert_held_up_by_an_outage_falls_back_after_the_policy_time(tmp_path, clock):
+    from tests.conftest import Workspace
+
+    ws = Workspace(tmp_path, make_policy(delivery_fallback_after="60s"), clock)
+    try:
+        out_at_ten(ws)
+        at(ws, 10, 30)
+        answer_checkin(ws)
+        ws.sim.down()
+        at(ws, 11, 0)
+        at(ws, 11, 0)
+        assert ws.runtime.health()[1]["outbox"]["late"] == 0
+        ws.clock.set(ws.clock().replace(hour=11, minute=1, second=1))
+        ws.runtime.tick()
+        assert ws.runtime.health()[1]["outbox"]["late"] >= 1
+        ws.sim.up()
+        at(ws, 11, 2)
+        assert len(alerts_in(ws, OFFICE_CHANNEL)) == 1
+        assert any("could not be delivered to <#C0OFFICE> for 60 s" in t for t in texts(ws.dms(DSL)))
+        assert ws.runtime.health()[1]["outbox"]["queued"] == 0
+    finally:
+        ws.close()
