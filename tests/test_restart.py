@@ -1,0 +1,113 @@
+"""A real `visitsafe serve` process killed with SIGKILL and restarted sends each due alert exactly once."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from bot.simslack import SimSlack
+from flows.policy import parse_policy
+from flows.visit import State, go_out
+from storage.store import Store
+from tests.conftest import DEPUTY, DSL, OFFICE_CHANNEL, POLICY, REQUESTER, SAFEGUARDING_CHANNEL
+from tests.factories import make_visit
+
+ROOT = Path(__file__).resolve().parent.parent
+LADDER = [
+    {"after": "0s", "notify": ["visitor"]},
+    {"after": "2s", "notify": ["office"]},
+    {"after": "4s", "notify": ["safeguarding", "dsl"]},
+    {"after": "60m", "notify": ["head", "dsl"]},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    """Poll a real process's effect (this test runs real processes on the real clock)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def serve(tmp_path: Path, sim: SimSlack) -> subprocess.Popen:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "VISITSAFE_"))},
+        "SLACK_BOT_TOKEN": "restart-test-token",
+        "SLACK_SIGNING_SECRET": "restart-test-secret",
+        "SLACK_API_URL": sim.base_url,
+        "VISITSAFE_DB": str(tmp_path / "visitsafe.db"),
+        "VISITSAFE_CONFIG": str(tmp_path / "visitsafe.yml"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def pending(store: Store) -> int:
+    return store.db().execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+
+
+def alerts_for(sim: SimSlack, visit_id: int) -> Counter:
+    """(destination, first line) of every alert delivered about a visit, counted."""
+    return Counter(
+        (call.params["channel"], call.params["text"].split(" (")[0])
+        for call in sim.calls_to("chat.postMessage")
+        if not call.failed and f"visit #{visit_id}" in call.params["text"].lower()
+    )
+
+
+def test_sigkill_then_restart_sends_each_due_alert_exactly_once(tmp_path):
+    raw = {**POLICY, "sweep_interval": "1s", "escalation": LADDER}
+    raw.pop("checkin_interval")
+    (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(raw))
+    policy = parse_policy(raw)
+    store = Store(tmp_path / "visitsafe.db", policy)
+    start = datetime.now(timezone.utc)
+    with store.transaction() as tx:
+        # Visit 1 fell due while the bot was down; visit 2 falls due after the first process is killed.
+        overdue = make_visit(policy, state=State.approved)
+        overdue = go_out(overdue, REQUESTER, start - timedelta(minutes=30), start - timedelta(seconds=10), policy)
+        first = tx.add_visit(overdue, start)
+        later = make_visit(policy, state=State.approved)
+        later = go_out(later, REQUESTER, start - timedelta(minutes=30), start + timedelta(seconds=9), policy)
+        second = tx.add_visit(later, start)
+
+    with SimSlack() as sim:
+        one = serve(tmp_path, sim)
+        try:
+            # Catch-up at start-up: tiers 0, 1 and 2 of visit 1, each delivered and marked sent.
+            wait_for(lambda: sum(alerts_for(sim, first.id).values()) == 5 and pending(store) == 0, 20, "visit 1's catch-up")
+        finally:
+            one.kill()  # SIGKILL: no clean shutdown, the lease is left behind
+            one.wait()
+        assert alerts_for(sim, second.id) == Counter()
+
+        # Restart once visit 2 is past its first three tiers.
+        time.sleep(max(0.0, (start + timedelta(seconds=14) - datetime.now(timezone.utc)).total_seconds()))
+        two = serve(tmp_path, sim)
+        try:
+            wait_for(lambda: sum(alerts_for(sim, second.id).values()) == 5 and pending(store) == 0, 20, "visit 2's tiers")
+            time.sleep(1.5)  # a few more ticks of the new process: nothing more may be sent
+        finally:
+            two.kill()
+            two.wait()
+
+    for visit in (first, second):
+        sent = alerts_for(sim, visit.id)
+        assert set(sent.values()) == {1}, sent  # each alert exactly once
+        assert {destination for destination, _ in sent} == {REQUESTER, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, DSL, DEPUTY}
