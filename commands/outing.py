@@ -9,6 +9,7 @@ from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
 from flows.messages import Button, esc
 from flows.visit import LIVE, NotAllowed, State, Visit, come_back, go_out, planned_return
+from storage.store import Tx
 
 
 def _expected_return(ctx: Ctx, visit: Visit, text: str, now: datetime) -> datetime:
@@ -80,11 +81,11 @@ def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
 
 
 def back(ctx: Ctx, user: str, text: str) -> Reply:
-    """Sign back in from the visit the user is on (as visitor or companion)."""
+    """Sign back in from the visit the user is on (as visitor or companion); `/back WORD` with a duress word looks the same."""
     words = text.strip().lower().split()
     home = words[:1] == ["home"]
-    now = ctx.now()
-    with ctx.store.transaction() as tx:
+
+    def normal(tx: Tx, now: datetime) -> Reply:
         live = tx.live_visit_of(user)
         if live is None:
             raise CommandError("You are not out on a visit, so there is nothing to sign back in from.")
@@ -92,21 +93,20 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
             visit = come_back(live, user, now, home)
         except NotAllowed as exc:
             raise CommandError(str(exc)) from None
-        if words and not home:
-            if not safety.is_duress(tx, user, text):
-                raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")
-            # Duress: the screen shows the normal reply; the safeguarding team is alerted silently.
-            safety.raise_silent_alarm(ctx, tx, live, user, now)
-        else:
-            tx.save_visit(visit, now)
-            tx.audit(user, "back_home" if home else "back", now, visit.id)
-            tx.send(
-                [notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
-                now,
-                visit.id,
-            )
-    ctx.wake()
-    return back_reply(visit, home, now, ctx)
+        tx.save_visit(visit, now)
+        tx.audit(user, "back_home" if home else "back", now, visit.id)
+        tx.send(
+            [notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
+            now,
+            visit.id,
+        )
+        return back_reply(visit, home, now, ctx)
+
+    def mistaken(tx: Tx, now: datetime) -> Reply:
+        raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")
+
+    # Anything but "home" is either the duress word (the visitor sees a normal /back) or a mistake.
+    return safety.duress_aware(ctx, user, "" if home else text, normal, not_duress=mistaken)
 
 
 def back_reply(visit: Visit, home: bool, now: datetime, ctx: Ctx) -> Reply:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from commands.context import CommandError, Ctx, Reply
 from flows import alerts, duress, notices, watch
@@ -39,46 +40,74 @@ def _emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, kind: str, note: str |
     return visit
 
 
-def raise_silent_alarm(ctx: Ctx, tx: Tx, visit: Visit, user: str, now: datetime) -> Visit:
-    """A duress word was used: alert safeguarding and the DSL, change nothing the visitor can see."""
-    return _emergency(ctx, tx, visit, user, "duress", None, now)
-
-
 def is_duress(tx: Tx, user: str, text: str) -> bool:
     """Whether `text` is this user's duress word."""
     return duress.matches(text, tx.duress_of(user))
 
 
+Action = Callable[[Tx, datetime], Reply]
+
+
+def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Action | None = None) -> Reply:
+    """Run `action` (the normal /back or check-in). If `text` is the user's duress word, the visitor
+    sees exactly what `action` would have shown (reply or refusal), nothing they could see changes,
+    and a silent alarm goes to the safeguarding channel and the DSLs. Other text runs `not_duress`
+    (default: `action`)."""
+    now = ctx.now()
+    outcome: Reply | CommandError
+    with ctx.store.transaction() as tx:
+        if not text.strip():
+            outcome = action(tx, now)
+        elif not is_duress(tx, user, text):
+            outcome = (not_duress or action)(tx, now)
+        else:
+            # Work out the normal outcome, then undo it: only the alarm is kept.
+            tx.db.conn.execute("SAVEPOINT duress")
+            try:
+                outcome = action(tx, now)
+            except CommandError as exc:
+                outcome = exc
+            tx.db.conn.execute("ROLLBACK TO duress")
+            tx.db.conn.execute("RELEASE duress")
+            visit = tx.live_visit_of(user)
+            # The audit records that a duress alarm was raised, never the word.
+            if visit is None:
+                tx.audit(user, "emergency_duress_no_visit", now)
+                tx.send(alerts.sos_without_visit(user, None, now, ctx.policy, ctx.phone(user), silent=True), now)
+            else:
+                _emergency(ctx, tx, visit, user, "duress", None, now)
+    ctx.wake()
+    if isinstance(outcome, CommandError):
+        raise outcome
+    return outcome
+
+
 def checkin_reply(visit: Visit, now: datetime, ctx: Ctx) -> Reply:
-    """The visitor's reply to a check-in: the same words whether or not a duress word was used."""
+    """The visitor's reply to a check-in."""
     nxt = visit.watch.next_checkin_at
     then = f" Next check-in at {notices.clock(nxt, ctx.policy)}." if nxt else ""
     return Reply(f"Thanks, checked in at {notices.clock(now, ctx.policy)}.{then}")
 
 
 def checkin(ctx: Ctx, user: str, text: str = "") -> Reply:
-    """I'm OK (the button, `/checkin`, or a typed reply); a duress word raises a silent SOS."""
-    now = ctx.now()
-    with ctx.store.transaction() as tx:
+    """I'm OK (the button, `/checkin`, or a typed reply); a duress word raises a silent alarm."""
+
+    def normal(tx: Tx, now: datetime) -> Reply:
         visit = _live(tx, user, "check in to")
         try:
-            normal = watch.checkin(visit, user, now, ctx.policy)
+            answered_visit = watch.checkin(visit, user, now, ctx.policy)
         except NotAllowed as exc:
             raise CommandError(str(exc)) from None
-        reply = checkin_reply(normal, now, ctx)
-        if text.strip() and is_duress(tx, user, text):
-            raise_silent_alarm(ctx, tx, visit, user, now)
-        else:
-            tx.save_visit(normal, now)
-            tx.audit(user, "checkin", now, visit.id)
-            refs = [(f"checkin:{visit.id}:{visit.watch.checkins_sent}", user)] if visit.watch.checkin_deadline else []
-            answered = [
-                Message(to=to, text=f"Checked in at {notices.clock(now, ctx.policy)}. Thank you.", key=f"answered:{ref}", replaces=ref)
-                for ref, to in refs
-            ]
-            tx.send([*answered, *contact_updates(ctx, tx, normal, now, f"checkin{int(now.timestamp())}")], now, visit.id)
-    ctx.wake()
-    return reply
+        tx.save_visit(answered_visit, now)
+        tx.audit(user, "checkin", now, visit.id)
+        ref = f"checkin:{visit.id}:{visit.watch.checkins_sent}"
+        answered = [
+            Message(to=user, text=f"Checked in at {notices.clock(now, ctx.policy)}. Thank you.", key=f"answered:{ref}", replaces=ref)
+        ] if visit.watch.checkin_deadline else []
+        tx.send([*answered, *contact_updates(ctx, tx, answered_visit, now, f"checkin{int(now.timestamp())}")], now, visit.id)
+        return checkin_reply(answered_visit, now, ctx)
+
+    return duress_aware(ctx, user, text, normal)
 
 
 def extend(ctx: Ctx, user: str, text: str) -> Reply:

@@ -218,14 +218,23 @@ def emergency_messages(visit: Visit, now: datetime, policy: Policy, phones: Phon
     ]
 
 
-def sos_without_visit(user: str, note: str | None, now: datetime, policy: Policy, phone: str | None) -> list[Message]:
-    """An SOS from someone with no visit out: still everyone who can help, at once."""
-    text = (
-        f":sos: *SOS* {mention(user)} raised an SOS at {clock(now, policy)}. They are not on a recorded visit."
-        f" Mobile: {phone or 'no mobile on file'}." + (f"\nTheir note: {esc(note)}" if note else "")
-    )
+def sos_without_visit(user: str, note: str | None, now: datetime, policy: Policy, phone: str | None, silent: bool = False) -> list[Message]:
+    """An SOS (or a duress word) from someone with no visit out: still everyone who can help, at once."""
+    if silent:
+        text = (
+            f":rotating_light: *SILENT ALARM* {mention(user)} used their duress word at {clock(now, policy)}."
+            " They are not on a recorded visit. Someone may be watching their screen: do not message them."
+            f" Mobile: {phone or 'no mobile on file'}."
+        )
+    else:
+        text = (
+            f":sos: *SOS* {mention(user)} raised an SOS at {clock(now, policy)}. They are not on a recorded visit."
+            f" Mobile: {phone or 'no mobile on file'}." + (f"\nTheir note: {esc(note)}" if note else "")
+        )
     stamp = int(now.timestamp())
-    targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u != user], policy.channels.office]
+    targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u != user]]
+    if not silent:
+        targets.append(policy.channels.office)
     return [
         Message(to=to, text=text, notes=(CALL_999,), key=f"sos:{user}:{stamp}:{to}", ref=f"sos:{user}:{stamp}:{to}")
         for to in dict.fromkeys(targets)

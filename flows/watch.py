@@ -177,6 +177,10 @@ def checkin(visit: Visit, user: str, now: datetime, policy: Policy) -> Visit:
         raise NotAllowed("Only the visitor or a companion can check in for this visit.")
     _live(visit)
     assert visit.expected_return is not None
+    if visit.state is not State.emergency and now >= visit.expected_return:
+        # Past the expected return "I'm OK" is not enough: the ladder goes on until /extend or /back.
+        due = visit.expected_return.astimezone(policy.tz).strftime("%H:%M")
+        raise NotAllowed(f"You were due back at {due}: use `/extend 20m` to say when you will be back, or `/back`.")
     return _in_contact(visit, now, visit.expected_return, policy)
 
 

@@ -354,3 +354,31 @@ def test_alert_held_up_by_an_outage_falls_back_after_the_policy_time(tmp_path, c
         assert ws.runtime.health()[1]["outbox"]["queued"] == 0
     finally:
         ws.close()
+
+
+def test_checkin_after_the_expected_return_asks_for_extend_and_changes_nothing(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    answer_checkin(ws)
+    at(ws, 10, 50)
+    answer = ws.driver.command(REQUESTER, "/checkin")
+    assert "You were due back at 10:45: use `/extend 20m`" in answer.text
+    at(ws, 11, 0)
+    assert len(alerts_in(ws, OFFICE_CHANNEL)) == 1  # the ladder went on
+
+
+def test_duress_word_with_no_visit_out_alerts_silently_and_shows_the_usual_answer(workspace):
+    ws = workspace
+    from commands import safety
+
+    safety.set_duress_word(ws.runtime.ctx, REQUESTER, "bluebell")
+    normal = ws.driver.command(REQUESTER, "/back")
+    duress = ws.driver.command(REQUESTER, "/back", "bluebell")
+    assert duress.text == normal.text and "not out on a visit" in duress.text
+    [alarm] = [m for m in ws.channel(SAFEGUARDING_CHANNEL) if "SILENT ALARM" in m.plain()]
+    assert "not on a recorded visit" in alarm.plain()
+    assert ws.channel(OFFICE_CHANNEL) == []
+    typo = ws.driver.command(REQUESTER, "/back", "bluebel")
+    assert "Use `/back` when you are back" in typo.text
+    assert len([m for m in ws.channel(SAFEGUARDING_CHANNEL) if "SILENT ALARM" in m.plain()]) == 1
