@@ -37,7 +37,9 @@ def expire_requests(ctx: Ctx) -> int:
                 f"Your visit request for *{esc(visit.details.pupil_ref)}* at {notices.when(visit.start_at, ctx.policy)}"
                 " was not decided before its start time and has expired. Use `/visit` to ask again."
             )
-            tx.send([Message(to=visit.requester, text=text, key=f"expired:{visit.id}")], now, visit.id)
+            # The approvers' buttons go too: an expired request cannot be approved.
+            messages = [Message(to=visit.requester, text=text, key=f"expired:{visit.id}"), *notices.approval_updates(visit, ctx.policy)]
+            tx.send(messages, now, visit.id)
             expired += 1
     return expired
 

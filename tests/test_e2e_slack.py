@@ -183,3 +183,21 @@ def test_healthz_reports_database_and_scheduler(workspace):
     with urllib.request.urlopen(f"http://127.0.0.1:{ws.server.port}/healthz") as answer:
         status = json.loads(answer.read())
     assert answer.status == 200 and status["database"] == "ok" and status["scheduler"]["age_seconds"] == 0.0
+
+
+def test_undecided_request_expires_at_its_start_time_and_buttons_go(workspace):
+    ws = workspace
+    request_visit(ws)
+    stale = approval_dm(ws, HEAD)
+    ws.clock.advance(timedelta(minutes=59))
+    ws.runtime.tick()
+    assert "[Approve]" in approval_dm(ws, HEAD).plain()
+    ws.clock.advance(timedelta(minutes=1))  # 10:00, the planned start
+    ws.runtime.tick()
+    assert "has expired" in ws.dms(REQUESTER)[-1].plain()
+    for approver in (DSL, DEPUTY, HEAD):
+        assert "*expired*" in approval_dm(ws, approver).text and "[Approve]" not in approval_dm(ws, approver).plain()
+    ws.driver.click(HEAD, stale, "Approve", channel="D" + HEAD)
+    assert "already been decided: it is expired" in ws.sim.ephemerals(HEAD)[-1].text
+    ws.runtime.tick()
+    assert sum("has expired" in m.plain() for m in ws.dms(REQUESTER)) == 1
