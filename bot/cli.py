@@ -116,7 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Play a whole visit against a simulated workspace and show what each person saw."""
     from bot.demo import run_demo
 
-    return run_demo(verbose=args.verbose)
+    return run_demo(verbose=args.verbose, overdue=args.overdue)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     check.set_defaults(func=cmd_check_config)
     demo = sub.add_parser("demo", help="play one whole visit against a simulated Slack workspace (no tokens, no network)")
     demo.add_argument("--verbose", action="store_true", help="also print the bot's log")
+    demo.add_argument("--overdue", action="store_true", help="then play a second visit that runs late: missed check-in, the ladder, confirmed safe")
     demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     return int(args.func(args))

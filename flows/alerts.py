@@ -266,10 +266,13 @@ def alert_updates(visit: Visit, refs: list[tuple[str, str]], now: datetime, poli
     updates = []
     for ref, to in refs:
         is_team = to in visit.team
+        text = f"Visit #{visit.id} alert: {line}"
+        if is_team and not over and visit.watch.ack_by:
+            text = f"Visit #{visit.id}: {mention(visit.watch.ack_by)} is trying to reach you. Answer your phone, or use the buttons."
         updates.append(
             Message(
                 to=to,
-                text=f"Visit #{visit.id} alert: {line}",
+                text=text,
                 buttons=() if over else (_visitor_buttons(visit) if is_team else buttons),
                 key=f"update:{ref}:{tag}",
                 replaces=ref,
