@@ -188,7 +188,7 @@ def repeat_messages(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, p
         f" {int(policy.repeat_interval.total_seconds() // 60)} min until someone confirms they are safe."
     )
     return [
-        _alert(visit, to, f"alert:{visit.id}:r{alarm.number}:{to}", text, safety_log(visit, phones, policy), (CALL_999, POLICE_ASK), _handling_buttons(visit), policy)
+        _alert(visit, to, f"alert:{visit.id}:e{visit.watch.episode}:r{alarm.number}:{to}", text, safety_log(visit, phones, policy), (CALL_999, POLICE_ASK), _handling_buttons(visit), policy)
         for to in senior_responders(visit, policy)
     ]
 

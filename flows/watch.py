@@ -53,7 +53,9 @@ def next_due(visit: Visit, policy: Policy) -> datetime | None:
     if visit.state not in LIVE:
         return None
     w = visit.watch
-    times = [t for t in (w.next_checkin_at, w.checkin_deadline) if t is not None]
+    # No check-ins during an emergency: only the repeats until someone confirms safety.
+    checkins = () if visit.state is State.emergency else (w.next_checkin_at, w.checkin_deadline)
+    times = [t for t in checkins if t is not None]
     if visit.state is State.emergency or w.tier_sent >= len(visit.ladder):
         repeat = _repeat_due_at(visit, policy)
         if repeat is not None:
@@ -73,6 +75,9 @@ def advance(visit: Visit, now: datetime, policy: Policy) -> tuple[Visit, list[Al
         # A missed check-in starts the ladder from the moment the answer was due.
         anchor = w.anchor if w.anchor is not None and w.anchor <= w.checkin_deadline else w.checkin_deadline
         w = replace(w, checkin_deadline=None, next_checkin_at=None, anchor=anchor)
+    if w.next_checkin_at is not None and w.next_checkin_at <= now and visit.expected_return is not None and now >= visit.expected_return:
+        # A check-in first noticed at or after the expected return (a late sweep) is the ladder's job.
+        w = replace(w, next_checkin_at=None)
     if w.next_checkin_at is not None and w.next_checkin_at <= now and visit.state is State.out:
         w = replace(
             w,
@@ -116,8 +121,13 @@ def _responder(visit: Visit, user: str, policy: Policy) -> None:
 
 
 def alert_open(visit: Visit) -> bool:
-    """Whether anyone beyond the visitor has been alerted and nobody has confirmed safety yet."""
-    return visit.state in (State.overdue, State.emergency)
+    """Whether anyone beyond the visiting team has been alerted and nobody has confirmed safety yet."""
+    if visit.state is State.emergency:
+        return True
+    if visit.state is not State.overdue:
+        return False
+    fired = visit.ladder[: visit.watch.tier_sent]
+    return visit.watch.repeats > 0 or any(a not in ("visitor", "companions") for tier in fired for a in tier.notify)
 
 
 def acknowledge(visit: Visit, user: str, now: datetime, policy: Policy) -> Visit:
