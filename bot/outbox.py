@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
+from bot.logsafe import log_failure
 from flows.messages import Message
 from storage.store import Store
 
@@ -113,7 +114,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - an unknown failure is retried, never dropped
             with self.store.transaction() as tx:
                 tx.retry_later(row_id, self.clock() + backoff(attempts), type(exc).__name__)
-            log.exception("outbox %s: unexpected delivery error", row_id)
+            log_failure(log, f"outbox {row_id} delivery", exc)
             return False
         # Marked sent in its own short transaction right after the API answers.
         with self.store.transaction() as tx:
@@ -130,8 +131,8 @@ class Dispatcher:
             while not self._stop.is_set():
                 try:
                     self.drain()
-                except Exception:  # noqa: BLE001 - the loop must survive a bad moment (e.g. a locked database)
-                    log.exception("outbox drain failed; retrying")
+                except Exception as exc:  # noqa: BLE001 - the loop must survive a bad moment (e.g. a locked database)
+                    log_failure(log, "outbox drain", exc)
                 self._wake.wait(poll_seconds)
                 self._wake.clear()
 

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import system_clock
+from bot.logsafe import log_failure
 from bot.outbox import Dispatcher
 from bot.settings import Settings
 from bot.slack.listeners import register
@@ -110,8 +111,8 @@ class Runtime:
                 # An alert refused outright just now goes to its other audiences in this same tick.
                 if not done.get("skipped") and fall_back(self.ctx):
                     self.dispatcher.drain()
-            except Exception:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
-                log.exception("sweep failed")
+            except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
+                log_failure(log, "sweep", exc)
 
     def start_background(self) -> None:
         """Catch up at once, then tick every sweep_interval; deliver in the background."""

@@ -382,3 +382,29 @@ def test_duress_word_with_no_visit_out_alerts_silently_and_shows_the_usual_answe
     typo = ws.driver.command(REQUESTER, "/back", "bluebel")
     assert "Use `/back` when you are back" in typo.text
     assert len([m for m in ws.channel(SAFEGUARDING_CHANNEL) if "SILENT ALARM" in m.plain()]) == 1
+
+
+def test_no_address_or_phone_number_reaches_the_log(workspace, caplog, monkeypatch):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    ws = workspace
+    out_at_ten(ws)
+    ws.sim.fail("chat.postMessage", 500, times=2)
+    at(ws, 11, 15)
+    ws.clock.advance(timedelta(seconds=5))
+    ws.runtime.dispatcher.drain()
+    assert alerts_in(ws, SAFEGUARDING_CHANNEL)
+
+    # A crash inside a command whose message carries what the user typed.
+    from commands import safety
+
+    def explode(*args, **kwargs):
+        raise ValueError(f"bad value {ADDRESS} 01632 960123")
+
+    monkeypatch.setattr(safety, "extend", explode)
+    answer = ws.driver.command(REQUESTER, "/extend", "20m")
+    assert "Something went wrong on our side and nothing was changed" in answer.text
+    assert "ValueError" in caplog.text
+    for private in (ADDRESS, "01632 960123", "07700 900010", "AB12 CDE"):
+        assert private not in caplog.text

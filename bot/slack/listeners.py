@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import traceback
 from typing import Any, Callable
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.logsafe import log_failure
 from bot.slack import forms, render
 from commands import board, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
@@ -41,13 +41,6 @@ FAILED = Reply(
 )
 
 
-def log_failure(where: str, exc: BaseException) -> None:
-    """Log a failure by type and place only: exception messages can carry what a user typed."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    place = f"{frame.filename}:{frame.lineno}" if frame else "?"
-    log.error("%s failed: %s at %s", where, type(exc).__name__, place)
-
-
 def _answer(run: Callable[[], Reply], where: str = "command") -> Reply:
     """Run a command; a refusal becomes the reply that says why, a crash an honest apology."""
     try:
@@ -55,7 +48,7 @@ def _answer(run: Callable[[], Reply], where: str = "command") -> Reply:
     except CommandError as exc:
         return Reply(f":warning: {exc}")
     except Exception as exc:  # noqa: BLE001 - the user must always hear back
-        log_failure(where, exc)
+        log_failure(log, where, exc)
         return FAILED
 
 
@@ -205,7 +198,7 @@ def register(app: App, ctx: Ctx) -> None:
                 ack(response_action="errors", errors={field: str(exc)})
                 return
             except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
-                log_failure(callback_id, exc)
+                log_failure(log, callback_id, exc)
                 ack(response_action="errors", errors={field: FAILED.text})
                 return
             ack()
