@@ -5,6 +5,8 @@ from datetime import datetime, time, timedelta
 
 from commands.context import Ctx, Reply
 from flows.messages import esc, mention
+from flows import notices
+from flows.approvals import approvers_for, waiting_for
 from flows.notices import clock
 from flows.policy import Role
 from flows.visit import LIVE, State, overdue_by
@@ -22,8 +24,18 @@ def today(ctx: Ctx, user: str) -> Reply:
     everyone = bool(ctx.policy.roles.of(user) & SEES_ALL)
     if not everyone:
         visits = [v for v in visits if user in v.team]
+    waiting = [
+        v for v in ctx.store.read().visits_where("state = 'requested'", [])
+        if any(user in approvers_for(slot, ctx.policy, v.team) for slot in waiting_for(v))
+        and not any(d.approver == user for d in v.decisions)
+    ]
+    pending = [f"*Waiting for your decision* ({len(waiting)})"] + [
+        f":hourglass: #{v.id} from {mention(v.requester)}, planned {notices.when(v.start_at, ctx.policy)}: see my DM to Approve or Decline"
+        for v in waiting
+    ] if waiting else []
     if not visits:
-        return Reply("No home visits today." if everyone else "You have no home visits today.")
+        none = "No home visits today." if everyone else "You have no home visits today."
+        return Reply("\n".join([none, *pending]))
     lines = [f"*Home visits today, {local:%a %d %b}* (as of {local:%H:%M})"]
     for v in sorted(visits, key=lambda v: (v.state not in LIVE, v.start_at)):
         who = ", ".join(mention(u) for u in v.team)
@@ -38,4 +50,4 @@ def today(ctx: Ctx, user: str) -> Reply:
             lines.append(f":white_circle: #{v.id} {who}: {v.state.value}, planned {clock(v.start_at, ctx.policy)}")
         if user in v.team:
             lines[-1] += f" ({esc(v.details.pupil_ref)})"
-    return Reply("\n".join(lines))
+    return Reply("\n".join([*lines, *pending]))

@@ -201,3 +201,16 @@ def test_undecided_request_expires_at_its_start_time_and_buttons_go(workspace):
     assert "already been decided: it is expired" in ws.sim.ephemerals(HEAD)[-1].text
     ws.runtime.tick()
     assert sum("has expired" in m.plain() for m in ws.dms(REQUESTER)) == 1
+
+
+def test_visits_lists_what_waits_for_the_approver_and_hides_other_staff_visits(workspace):
+    ws = workspace
+    request_visit(ws)
+    head_view = ws.driver.command(HEAD, "/visits").text
+    assert "Waiting for your decision* (1)" in head_view and "#1 from <@U10>" in head_view
+    ws.driver.click(HEAD, approval_dm(ws, HEAD), "Approve")
+    assert "Waiting for your decision" not in ws.driver.command(HEAD, "/visits").text
+    assert "Waiting for your decision* (1)" in ws.driver.command(DSL, "/visits").text
+    # A colleague not involved sees nothing of the visit (need to know).
+    assert ws.driver.command(SENIOR, "/visits").text == "You have no home visits today."
+    assert "AB123" in ws.driver.command(REQUESTER, "/visits").text
