@@ -214,3 +214,30 @@ def test_visits_lists_what_waits_for_the_approver_and_hides_other_staff_visits(w
     # A colleague not involved sees nothing of the visit (need to know).
     assert ws.driver.command(SENIOR, "/visits").text == "You have no home visits today."
     assert "AB123" in ws.driver.command(REQUESTER, "/visits").text
+
+
+def test_two_approvers_clicking_at_once_give_one_decision_per_role(workspace):
+    import threading
+
+    ws = workspace
+    request_visit(ws)
+    messages = {user: approval_dm(ws, user) for user in (DSL, DEPUTY)}
+    ws.driver.settle = lambda: None  # deliver once, after both clicks
+    barrier = threading.Barrier(2)
+
+    def click(user):
+        barrier.wait()
+        ws.driver.click(user, messages[user], "Approve")
+
+    threads = [threading.Thread(target=click, args=(user,)) for user in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    ws.runtime.dispatcher.drain()
+    visit = ws.runtime.store.read().visit(1)
+    assert [d.slot for d in visit.decisions] == ["dsl"]
+    winner = visit.decisions[0].approver
+    loser = DEPUTY if winner == DSL else DSL
+    assert "already been given by <@" + winner + ">" in ws.sim.ephemerals(loser)[-1].text
+    assert sum("one approval so far" in m.plain() for m in ws.dms(REQUESTER)) == 1
