@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
-from bot.logsafe import log_failure
+from commands.logsafe import log_failure
 from flows.messages import Message
 from storage.store import Store
 

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import system_clock
-from bot.logsafe import log_failure
+from commands.logsafe import log_failure
 from bot.outbox import Dispatcher
 from bot.settings import Settings
 from bot.slack.listeners import register

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from commands.context import Ctx
+from commands.logsafe import log_failure
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, mention
 from flows.visit import expire
+from storage.store import Tx
 
 log = logging.getLogger("visitsafe.sweep")
 LEASE = "sweep"
@@ -47,31 +49,55 @@ def expire_requests(ctx: Ctx) -> int:
 def escalate(ctx: Ctx) -> int:
     """Every live visit whose check-in, tier or repeat is due: one transaction each, state re-checked."""
     now = ctx.now()
-    due = ctx.store.read().due_visits(now)
-    # Phone numbers may need a chat API call: look them up before taking the write lock.
-    phones = {user: ctx.phone(user) for visit in due for user in visit.team}
     sent = 0
-    for stale in due:
-        with ctx.store.transaction() as tx:
-            visit = tx.visit(stale.id or 0)
-            if visit is None:
-                continue
-            visit, alarms = watch.advance(visit, now, ctx.policy)
-            if not alarms:
-                tx.save_visit(visit, now)  # re-times next_due_at (e.g. a missed check-in with no tier yet)
-                continue
-            messages: list[Message] = []
-            for alarm in alarms:
-                if alarm.kind == "checkin":
-                    messages += alerts.checkin_prompt(visit, alarm.number, now, ctx.policy)
-                elif alarm.kind == "tier":
-                    messages += alerts.tier_messages(visit, alarm, now, ctx.policy, phones.get)
-                else:
-                    messages += alerts.repeat_messages(visit, alarm, now, ctx.policy, phones.get)
-                tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
-            tx.save_visit(visit, now)
-            sent += tx.send(messages, now, visit.id)
+    handled: set[int] = set()
+    # A burst of more than one batch is handled in the same tick, not one batch per tick.
+    while due := [item for item in ctx.store.read().due(now, BATCH + len(handled)) if item[0] not in handled]:
+        sent += _escalate_batch(ctx, due[:BATCH], now)
+        handled.update(visit_id for visit_id, _ in due[:BATCH])
     return sent
+
+
+BATCH = 500
+
+
+def _escalate_batch(ctx: Ctx, due: list[tuple[int, tuple[str, ...]]], now: datetime) -> int:
+    # Phone numbers may need a chat API call: look them up before taking the write lock.
+    phones = {user: ctx.phone(user) for _, team in due for user in team}
+    sent = 0
+    # One transaction for the batch, one savepoint per visit: a visit that fails is undone alone
+    # (and tried again next tick) while every other alert of the batch is committed.
+    with ctx.store.transaction() as tx:
+        for visit_id, _ in due:
+            try:
+                with ctx.store.savepoint(tx):
+                    sent += _escalate_one(ctx, tx, visit_id, now, phones)
+            except Exception as exc:  # noqa: BLE001 - one bad visit must not hold back the others' alerts
+                log_failure(log, f"escalating visit {visit_id}", exc)
+    return sent
+
+
+def _escalate_one(ctx: Ctx, tx: Tx, visit_id: int, now: datetime, phones: dict[str, str | None]) -> int:
+    """Advance one due visit: send what has fallen due, save its new timers; return messages queued."""
+    visit = tx.visit(visit_id)  # re-read inside the transaction: the state may have changed
+    if visit is None:
+        return 0
+    visit, alarms = watch.advance(visit, now, ctx.policy)
+    # advance() changes only the state and the safety-net timers.
+    if not alarms:
+        tx.save_watch(visit, now)  # re-times next_due_at (e.g. a missed check-in with no tier yet)
+        return 0
+    messages: list[Message] = []
+    for alarm in alarms:
+        if alarm.kind == "checkin":
+            messages += alerts.checkin_prompt(visit, alarm.number, now, ctx.policy)
+        elif alarm.kind == "tier":
+            messages += alerts.tier_messages(visit, alarm, now, ctx.policy, phones.get)
+        else:
+            messages += alerts.repeat_messages(visit, alarm, now, ctx.policy, phones.get)
+        tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
+    tx.save_watch(visit, now)
+    return tx.send(messages, now, visit.id)
 
 
 def fall_back(ctx: Ctx) -> int:

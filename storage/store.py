@@ -5,7 +5,8 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict, fields, replace
+from functools import lru_cache
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,7 +38,10 @@ def dt(value: float | None) -> datetime | None:
 
 def message_to_json(message: Message) -> str:
     """Serialise a neutral message for the outbox."""
-    return json.dumps(asdict(message))
+    # A shallow copy: dataclasses.asdict deep-copies every field, which dominated the sweep's cost.
+    data = {f.name: getattr(message, f.name) for f in fields(Message)}
+    data["buttons"] = [{f.name: getattr(b, f.name) for f in fields(Button)} for b in message.buttons]
+    return json.dumps(data)
 
 
 def message_from_json(text: str) -> Message:
@@ -106,6 +110,19 @@ class Store:
         else:
             db.conn.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self, tx: "Tx") -> Iterator["Tx"]:
+        """A step inside a transaction that can fail alone: its changes are undone, the rest stand."""
+        tx.db.conn.execute("SAVEPOINT step")
+        try:
+            yield tx
+        except BaseException:
+            tx.db.conn.execute("ROLLBACK TO step")
+            tx.db.conn.execute("RELEASE step")
+            raise
+        else:
+            tx.db.conn.execute("RELEASE step")
+
     def read(self) -> "Tx":
         """Repository access outside a transaction, for reads."""
         return Tx(self.db(), self.policy)
@@ -116,6 +133,19 @@ class Store:
         if db is not None:
             db.conn.close()
             self._local.db = None
+
+
+# What the sweep asks every tick; the partial index keeps it independent of how many visits are out.
+DUE_SQL = (
+    "SELECT id, requester, companions FROM visits INDEXED BY visits_due"
+    " WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT ?"
+)
+
+
+@lru_cache(maxsize=64)
+def _ladder(text: str) -> tuple[Tier, ...]:
+    """A frozen ladder from JSON; visits share a handful of ladders, so parse each once."""
+    return tuple(Tier.model_validate(t) for t in json.loads(text))
 
 
 def _visit_row(visit: Visit, now: datetime, policy: Policy | None) -> dict[str, Any]:
@@ -134,7 +164,7 @@ def _visit_row(visit: Visit, now: datetime, policy: Policy | None) -> dict[str, 
         "returned_home": int(visit.returned_home),
         "details": visit.details.model_dump_json(),
         "answers": visit.answers.model_dump_json(),
-        "assessment": json.dumps(asdict(visit.assessment)),
+        "assessment": json.dumps({f.name: getattr(visit.assessment, f.name) for f in fields(RiskAssessment)}),
         "slots": json.dumps([{"name": s.name, "roles": [r.value for r in s.roles]} for s in visit.slots]),
         "ladder": json.dumps([{"after": format_duration(t.after) if t.after else "0s", "notify": t.notify} for t in visit.ladder]),
     }
@@ -171,15 +201,29 @@ class Tx:
                     [visit.id, d.slot, d.approver, int(d.approved), d.reason, ts(d.at)],
                 )
 
+    def save_watch(self, visit: Visit, now: datetime) -> None:
+        """Write only what the safety net changes (state and timers): the sweep's hot path."""
+        self.db.conn.execute(
+            "UPDATE visits SET state = ?, watch = ?, next_due_at = ?, updated_at = ? WHERE id = ?",
+            [
+                visit.state.value,
+                watch_to_json(visit.watch),
+                ts(next_due(visit, self.policy)) if self.policy is not None else None,
+                ts(now),
+                visit.id,
+            ],
+        )
+
     def visit(self, visit_id: int) -> Visit | None:
         """One visit with its decisions, or None."""
-        row = self.db.conn.execute("SELECT * FROM visits WHERE id = ?", [visit_id]).fetchone()
-        return None if row is None else self._visit(row)
+        found = self.visits_where("id = ?", [visit_id], order="id")
+        return found[0] if found else None
 
     def visits_where(self, where: str, params: list[Any], order: str = "start_at") -> list[Visit]:
         """Visits matching a SQL condition, in order."""
-        rows = self.db.conn.execute(f"SELECT * FROM visits WHERE {where} ORDER BY {order}", params).fetchall()
-        return [self._visit(row) for row in rows]
+        cursor = self.db.conn.execute(f"SELECT * FROM visits WHERE {where} ORDER BY {order}", params)
+        cols = [c[0] for c in cursor.description]
+        return [self._visit(dict(zip(cols, row))) for row in cursor.fetchall()]
 
     def visits_of(self, user: str, states: set[State]) -> list[Visit]:
         """A member of staff's own visits in the given states."""
@@ -192,9 +236,7 @@ class Tx:
             "(start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency')", [ts(start), ts(end)]
         )
 
-    def _visit(self, row: sqlite3.Row | tuple) -> Visit:
-        cols = [c[0] for c in self.db.conn.execute("SELECT * FROM visits LIMIT 0").description]
-        r = dict(zip(cols, row))
+    def _visit(self, r: dict[str, Any]) -> Visit:
         decisions = tuple(
             Decision(slot, approver, bool(approved), dt(at), reason)  # type: ignore[arg-type]
             for slot, approver, approved, reason, at in self.db.conn.execute(
@@ -226,7 +268,7 @@ class Tx:
             expected_return=dt(r["expected_return"]),
             returned_at=dt(r["returned_at"]),
             returned_home=bool(r["returned_home"]),
-            ladder=tuple(Tier.model_validate(t) for t in json.loads(r["ladder"])),
+            ladder=_ladder(r["ladder"]),
             watch=watch_from_json(r["watch"]),
         )
 
@@ -331,13 +373,13 @@ class Tx:
 
     # The safety net --------------------------------------------------------
 
-    def due_visits(self, now: datetime, limit: int = 500) -> list[Visit]:
-        """Live visits whose next check-in, tier or repeat has come (oldest first)."""
-        return self.visits_where(
-            "next_due_at IS NOT NULL AND next_due_at <= ? AND state IN ('out', 'overdue', 'emergency')",
-            [ts(now)],
-            order=f"next_due_at LIMIT {int(limit)}",
-        )
+    def due(self, now: datetime, limit: int = 500) -> list[tuple[int, tuple[str, ...]]]:
+        """(visit id, visiting team) of live visits whose check-in, tier or repeat has come, most overdue first.
+
+        Only live visits have a next_due_at, so the partial index answers this without scanning them all.
+        """
+        rows = self.db.conn.execute(DUE_SQL, [ts(now), limit]).fetchall()
+        return [(row_id, (requester, *json.loads(companions))) for row_id, requester, companions in rows]
 
     def live_visit_of(self, user: str) -> Visit | None:
         """The visit a member of staff is out on now, as visitor or companion."""

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.logsafe import log_failure
+from commands.logsafe import log_failure
 from bot.slack import forms, render
 from commands import board, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
