@@ -14,6 +14,21 @@ def _cut(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def sections(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Long text split at line ends into section-sized parts, so a long board loses no line."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        line = _cut(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    parts.append(current)
+    return parts[:45] if len(parts) <= 45 else [*parts[:44], "…and more: the list is too long for one message."]
+
+
 def button_elements(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     """Buttons as Block Kit elements; a repeated action id gets a suffix (Slack needs them unique)."""
     seen: dict[str, int] = {}
@@ -35,7 +50,7 @@ def button_elements(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
 
 def blocks(text: str, fields: tuple[tuple[str, str], ...] = (), notes: tuple[str, ...] = (), buttons: tuple[Button, ...] = ()) -> list[dict[str, Any]]:
     """Block Kit for a text, its fields, notes and buttons."""
-    out: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": _cut(text)}}]
+    out: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in sections(text)]
     pairs = [{"type": "mrkdwn", "text": _cut(f"*{label}*\n{esc(value)}", 1900)} for label, value in fields]
     for start in range(0, len(pairs), 10):  # at most 10 fields per section
         out.append({"type": "section", "fields": pairs[start : start + 10]})
