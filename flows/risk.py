@@ -146,10 +146,3 @@ def assess(
     return RiskAssessment(
         level, refusal, tuple(companion_reasons), tuple(reminders), tuple(head_reasons), tuple(concerns)
     )
-
-
-def needs_head(assessment: RiskAssessment) -> bool:
-    """Whether the head's own approval is needed on top of the usual rule."""
-    return bool(assessment.head_reasons)
-
-

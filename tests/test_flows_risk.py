@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.risk import Flag, RegisterEntry, address_key, assess, family_key, needs_head
+from flows.risk import Flag, RegisterEntry, address_key, assess, family_key
 from tests.conftest import COMPANION, DSL, REQUESTER, make_policy
 from tests.factories import make_answers, make_details
 
@@ -212,19 +212,19 @@ def test_outside_hours_under_head_approval_needs_the_head():
     assert result.head_reasons == ("outside the visiting hours",)
     assert "outside visiting hours" in result.concerns
     assert result.refusal is None
-    assert needs_head(result)
+    assert result.head_reasons
 
 
 def test_inside_hours_needs_no_head():
     result = run(details=make_details(start_time="10:00"), policy=make_policy(outside_hours="head_approval"))
     assert result.head_reasons == ()
-    assert not needs_head(result)
+    assert not result.head_reasons
 
 
 def test_commute_under_head_approval_needs_the_head():
     result = run(details=make_details(commute=True), policy=make_policy(commute_visits="head_approval"))
     assert result.head_reasons == ("on the way to or from work",)
-    assert needs_head(result)
+    assert result.head_reasons
 
 
 def test_commute_when_allowed_needs_no_head():
