@@ -63,28 +63,11 @@ from bot.simslack.driver import Response
 from commands import decide, request
 from flows.policy import Policy, parse_policy
 from flows.visit import Decision, State, Visit
+from school import DSL, HEAD, OFFICE, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, policy  # noqa: E402  (benchmarks/school.py)
 
 SLACK_ACK_LIMIT_MS = 3000.0
 
-DSL, HEAD, OFFICE = "U01", "U02", "U03"
-OFFICE_CHANNEL, SAFEGUARDING_CHANNEL = "C0OFFICE", "C0SAFE"
-
-# Like the demo's policy (bot/demo.py): two approvals (DSL and head), pairs required, office hours.
-POLICY = {
-    "school": "Benchmark Primary",
-    "timezone": "Europe/London",
-    "channels": {"office": OFFICE_CHANNEL, "safeguarding": SAFEGUARDING_CHANNEL},
-    "roles": {"dsl": [DSL], "head": [HEAD], "office": [OFFICE]},
-    "approvals": {"all_of": ["dsl", "head"]},
-    "pairs_required": True,
-    "visiting_hours": {"start": "08:00", "end": "17:30"},
-    "escalation": [
-        {"after": "0m", "notify": ["visitor"]},
-        {"after": "15m", "notify": ["office"]},
-        {"after": "30m", "notify": ["safeguarding", "dsl"]},
-        {"after": "60m", "notify": ["head", "dsl"]},
-    ],
-}
+SCHOOL_POLICY = policy()  # two approvals (DSL and head), pairs required, office hours
 
 COMMANDS = ("/visits", "/out 45m", "/back", "/out 45x")
 # What a correct reply to each command contains.
@@ -471,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     say = (lambda *_: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-    policy = parse_policy(POLICY, "benchmark policy")
+    policy = parse_policy(SCHOOL_POLICY, "benchmark policy")
     started = time.perf_counter()
     say(f"ack latency: {args.visits} visits x {args.repeat} round(s), nproc {os.cpu_count()}, Python {platform.python_version()}")
     results = run(policy, args.visits, args.repeat, args.others, args.scaling_samples, args.warmup, args.in_process_slack, args.process_before_response, say)

@@ -58,27 +58,12 @@ from flows.request import RiskAnswers, VisitDetails
 from flows.risk import assess
 from flows.visit import Decision, State, Visit, go_out
 from storage.store import Store
+from school import DSL, HEAD, OFFICE, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, policy  # noqa: E402  (benchmarks/school.py)
 
-DSL, HEAD, OFFICE = "U01", "U02", "U03"
-OFFICE_CHANNEL, SAFEGUARDING_CHANNEL = "C0OFFICE", "C0SAFE"
 GOAL_MARGIN_S = 1.0  # the goal: p99 < sweep_interval + 1 s
 
-POLICY: dict[str, Any] = {
-    "school": "Benchmark Primary",
-    "timezone": "Europe/London",
-    "channels": {"office": OFFICE_CHANNEL, "safeguarding": SAFEGUARDING_CHANNEL},
-    "roles": {"dsl": [DSL], "head": [HEAD], "office": [OFFICE]},
-    "approvals": {"all_of": ["dsl", "head"]},
-    "pairs_required": True,
-    "visiting_hours": {"start": "08:00", "end": "17:30"},
-    # Check-ins off: the only thing that falls due during the run is each visit's first tier.
-    "escalation": [
-        {"after": "0m", "notify": ["visitor"]},
-        {"after": "15m", "notify": ["office"]},
-        {"after": "30m", "notify": ["safeguarding", "dsl"]},
-        {"after": "60m", "notify": ["head", "dsl"]},
-    ],
-}
+# Check-ins off: the only thing that falls due during the run is each visit's first tier.
+SCHOOL_POLICY = policy(checkin_interval=None)
 
 WARMUP_USER, WARMUP_PARTNER = "UW00000", "UWP0000"
 
@@ -292,7 +277,7 @@ class RunResult:
 
 def run_interval(interval_s: float, alerts: int, spread_s: float, lead_s: float, rng: random.Random, in_process_slack: bool, say: Callable[[str], None]) -> RunResult:
     result = RunResult(interval_s, alerts, spread_s)
-    policy = parse_policy({**POLICY, "sweep_interval": timedelta(seconds=interval_s)}, "benchmark policy")
+    policy = parse_policy({**SCHOOL_POLICY, "sweep_interval": timedelta(seconds=interval_s)}, "benchmark policy")
     users = slack_users(alerts)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="visitsafe-alerts-") as folder:

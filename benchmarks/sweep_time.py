@@ -58,31 +58,13 @@ from flows.request import RiskAnswers, VisitDetails
 from flows.risk import assess
 from flows.visit import Decision, State, Visit, Watch, go_out
 from storage.store import DUE_SQL, Store
+from school import DSL, HEAD, OFFICE, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, policy  # noqa: E402  (benchmarks/school.py)
 
 GOAL_SIZE, GOAL_MS = 10_000, 50.0
 BATCH = 5_000
 
-DSL, HEAD, OFFICE = "U01", "U02", "U03"
-OFFICE_CHANNEL, SAFEGUARDING_CHANNEL = "C0OFFICE", "C0SAFE"
-
-# The test school's policy (tests/conftest.py): check-ins every 30 minutes, a 15 s sweep, four tiers.
-POLICY: dict[str, Any] = {
-    "school": "Benchmark Primary",
-    "timezone": "Europe/London",
-    "channels": {"office": OFFICE_CHANNEL, "safeguarding": SAFEGUARDING_CHANNEL},
-    "roles": {"dsl": [DSL], "head": [HEAD], "office": [OFFICE]},
-    "approvals": {"all_of": ["dsl", "head"]},
-    "pairs_required": True,
-    "visiting_hours": {"start": "08:00", "end": "17:30"},
-    "checkin_interval": "30m",
-    "sweep_interval": "15s",
-    "escalation": [
-        {"after": "0m", "notify": ["visitor"]},
-        {"after": "15m", "notify": ["office"]},
-        {"after": "30m", "notify": ["safeguarding", "dsl"]},
-        {"after": "60m", "notify": ["head", "dsl"]},
-    ],
-}
+# Check-ins every 30 minutes and a 15 s sweep, like the test school (tests/conftest.py).
+SCHOOL_POLICY = policy(checkin_interval="30m", sweep_interval="15s")
 
 # Monday 23 November 2026, 11:00 in London (GMT): the clock never moves.
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)
@@ -285,7 +267,7 @@ class Bench:
 
 
 def run(sizes: list[int], repeats: int, due_percent: float, profile: bool, say: Callable[[str], None]) -> list[SizeResult]:
-    policy = parse_policy(POLICY, "benchmark policy")
+    policy = parse_policy(SCHOOL_POLICY, "benchmark policy")
     results = []
     with tempfile.TemporaryDirectory(prefix="visitsafe-sweep-") as folder:
         bench = Bench(Path(folder), policy)

@@ -1,0 +1,27 @@
+"""The benchmark scripts still run (tiny sizes; their figures come from full runs, not from here)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("sweep_time.py", ["--sizes", "100", "--repeats", "2", "--quiet"]),
+        ("ack_latency.py", ["--visits", "10", "--others", "10", "--scaling-samples", "2", "--quiet"]),
+    ],
+)
+def test_benchmark_script_runs(script, args, tmp_path):
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert out.read_text().startswith("{")
