@@ -24,13 +24,24 @@ from bot.settings import Settings
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.context import Ctx
-from commands.sweep import fall_back, holds_lease, sweep
+from commands.sweep import LEASE, fall_back, holds_lease, sweep
 from flows.policy import Policy
 from storage.store import Store
 
 log = logging.getLogger("visitsafe")
 
 SWEEP_JOB = "visitsafe-sweep"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ProfilePhones:
@@ -114,8 +125,24 @@ class Runtime:
             except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log_failure(log, "sweep", exc)
 
+    def reclaim_lease_of_dead_process(self) -> bool:
+        """After a crash on this machine, take over at once instead of waiting for the lease to expire."""
+        with self.store.transaction() as tx:
+            holder = tx.lease_holder(LEASE)
+            if holder is None or holder == self.holder:
+                return False
+            host, _, rest = holder.partition(":")
+            pid = rest.partition(":")[0]
+            if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+                return False
+            released = tx.release_lease(LEASE, holder)
+        if released:
+            log.warning("took over the sweep from process %s on this machine, which is no longer running", pid)
+        return released
+
     def start_background(self) -> None:
         """Catch up at once, then tick every sweep_interval; deliver in the background."""
+        self.reclaim_lease_of_dead_process()
         self.dispatcher.start()
         self.tick()  # everything that fell due while the bot was down
         self.scheduler = BackgroundScheduler(timezone="UTC")

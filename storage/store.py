@@ -425,6 +425,15 @@ class Tx:
         row = self.db.conn.execute("SELECT salt, digest FROM duress_words WHERE user = ?", [user]).fetchone()
         return None if row is None else (row[0], row[1])
 
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds a lease now (expired or not)."""
+        row = self.db.conn.execute("SELECT holder FROM leases WHERE name = ?", [name]).fetchone()
+        return None if row is None else row[0]
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give up a lease held by `holder` (e.g. a process known to be dead); True if it was released."""
+        return self.db.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", [name, holder]).rowcount == 1
+
     def acquire_lease(self, name: str, holder: str, now: datetime, ttl_s: float) -> bool:
         """Take or renew a lease; True if `holder` has it until now + ttl."""
         self.db.conn.execute(

@@ -1,6 +1,7 @@
 """End to end: the safety net through the real Bolt app, the sweep, the outbox and a simulated Slack."""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -405,3 +406,22 @@ def test_no_address_or_phone_number_reaches_the_log(workspace, caplog, monkeypat
     assert "ValueError" in caplog.text
     for private in (ADDRESS, "01632 960123", "07700 900010", "AB12 CDE"):
         assert private not in caplog.text
+
+
+def test_a_restart_on_the_same_machine_takes_over_the_lease_of_the_dead_process_at_once(workspace):
+    import socket
+    import subprocess
+    import sys
+
+    ws = workspace
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    host = socket.gethostname()
+    for holder, reclaimed in ((f"{host}:{os.getppid()}:alive", False), (f"other-host:{dead}:x", False), (f"{host}:{dead}:x", True)):
+        with ws.runtime.store.transaction() as tx:
+            tx.db.conn.execute("DELETE FROM leases")
+            assert tx.acquire_lease("sweep", holder, ws.clock(), 3600)
+        assert ws.runtime.reclaim_lease_of_dead_process() is reclaimed
+        assert ws.runtime.ctx.store.read().lease_holder("sweep") == (None if reclaimed else holder)
+    out_at_ten(ws)  # the tick inside now holds the lease: alerts flow again
+    at(ws, 10, 30)
+    assert "Still OK?" in ws.dms(REQUESTER)[-1].plain()

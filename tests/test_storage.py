@@ -344,3 +344,18 @@ def test_a_heartbeat_is_remembered(store):
     with store.transaction() as tx:
         tx.beat("sweep", NOW)
     assert store.read().last_beat("sweep") == NOW
+
+
+def test_a_lease_is_exclusive_until_it_expires_and_can_be_released(tmp_path):
+    from datetime import timedelta
+
+    store = Store(tmp_path / "lease.db")
+    now = MONDAY_9AM
+    with store.transaction() as tx:
+        assert tx.acquire_lease("sweep", "host:1:a", now, 3)
+        assert not tx.acquire_lease("sweep", "host:2:b", now + timedelta(seconds=2), 3)
+        assert tx.acquire_lease("sweep", "host:1:a", now + timedelta(seconds=2), 3)  # renewed to +5 s
+        assert not tx.acquire_lease("sweep", "host:2:b", now + timedelta(seconds=4), 3)
+        assert tx.acquire_lease("sweep", "host:2:b", now + timedelta(seconds=6), 3)  # expired: taken over
+        assert not tx.release_lease("sweep", "host:1:a")
+        assert tx.release_lease("sweep", "host:2:b") and tx.lease_holder("sweep") is None
