@@ -241,3 +241,26 @@ def test_two_approvers_clicking_at_once_give_one_decision_per_role(workspace):
     loser = DEPUTY if winner == DSL else DSL
     assert "already been given by <@" + winner + ">" in ws.sim.ephemerals(loser)[-1].text
     assert sum("one approval so far" in m.plain() for m in ws.dms(REQUESTER)) == 1
+
+
+def test_app_home_shows_the_board_waiting_approvals_and_the_checklist(workspace):
+    import json
+
+    from bot.simslack import sign_request
+
+    ws = workspace
+    request_visit(ws)
+
+    def open_home(user):
+        body = json.dumps({
+            "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": f"Ev{user}", "event_time": 1,
+            "event": {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"},
+        })
+        assert ws.driver.post(body, headers={**sign_request(ws.secret, body), "Content-Type": "application/json"}).status == 200
+        return "\n".join(b["text"]["text"] for b in ws.sim.home(user)["blocks"] if b.get("text"))
+
+    head = open_home(HEAD)
+    assert "Waiting for your decision* (1)" in head and "Code word agreed" in head
+    visitor = open_home(REQUESTER)
+    assert "#1" in visitor and "AB123" in visitor and "Waiting for your decision" not in visitor
+    assert "You have no home visits today." in open_home(SENIOR)

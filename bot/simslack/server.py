@@ -293,6 +293,7 @@ class SimSlack:
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.push": self._views_push,
+            "views.publish": self._views_publish,
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
         }
@@ -429,6 +430,7 @@ class SimSlack:
 
     def _clear_state(self) -> None:
         """Reset all recorded and simulated state."""
+        self._homes: dict[str, ViewRecord] = {}
         self._calls: list[Call] = []
         self._channels: dict[str, list[Posted]] = {}
         self._ephemerals: list[Posted] = []
@@ -645,6 +647,27 @@ class SimSlack:
     def _views_open(self, params: dict) -> dict:
         """views.open."""
         return self._show_view("views.open", params)
+
+    def _views_publish(self, params: dict) -> dict:
+        """views.publish: a user's App Home tab."""
+        user = params.get("user_id")
+        if not user:
+            raise _ApiError("invalid_arguments")
+        view = self._require_view(params)
+        if view.get("type") != "home":
+            raise _ApiError("invalid_arguments")
+        self._view_seq += 1
+        record = ViewRecord(method="views.publish", id=f"V{self._view_seq:04d}", view=view, user=user,
+                            trigger_id=None, external_id=None, hash=self._next_hash())
+        self._view_log.append(record)
+        self._homes[user] = record
+        return {"view": self._view_body(record)}
+
+    def home(self, user: str) -> dict | None:
+        """The App Home view last published for a user."""
+        with self._lock:
+            record = self._homes.get(user)
+            return copy.deepcopy(record.view) if record else None
 
     def _views_push(self, params: dict) -> dict:
         """views.push."""

@@ -217,3 +217,18 @@ def duress_saved_view() -> dict[str, Any]:
         "close": {"type": "plain_text", "text": "Done"},
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Saved. Nothing about it is shown anywhere else."}}],
     }
+
+
+def home_view(board_text: str, checklist: str, help_text: str) -> dict[str, Any]:
+    """The App Home tab: today's board (as /visits shows it to this person), the checklist, the commands."""
+    from bot.slack.render import sections
+
+    return {
+        "type": "home",
+        "blocks": [
+            *({"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in sections(board_text)),
+            {"type": "divider"},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Before you knock*\n" + checklist}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": help_text}]},
+        ],
+    }

@@ -13,7 +13,7 @@ from commands.logsafe import log_failure
 from bot.slack import forms, render
 from commands import board, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
-from flows import actions
+from flows import actions, notices
 from flows.request import FieldErrors
 
 log = logging.getLogger("visitsafe.slack")
@@ -236,6 +236,15 @@ def register(app: App, ctx: Ctx) -> None:
             ack(response_action="errors", errors={"word": str(exc)})
             return
         ack(response_action="update", view=forms.duress_saved_view())
+
+    @app.event("app_home_opened")
+    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+        # Refreshed each time the tab is opened: the board as /visits shows it to this person.
+        user = event.get("user") or ""
+        if event.get("tab", "home") != "home" or not user:
+            return
+        board_reply = _answer(lambda: board.today(ctx, user), "home tab")
+        client.views_publish(user_id=user, view=forms.home_view(board_reply.text, notices.safety_checklist(ctx.policy), HELP))
 
     @app.event("message")
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
