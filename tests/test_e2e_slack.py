@@ -264,3 +264,20 @@ def test_app_home_shows_the_board_waiting_approvals_and_the_checklist(workspace)
     visitor = open_home(REQUESTER)
     assert "#1" in visitor and "AB123" in visitor and "Waiting for your decision" not in visitor
     assert "You have no home visits today." in open_home(SENIOR)
+
+
+def test_unplanned_welfare_check_goes_on_the_dsls_word_and_safeguarding_is_told_at_once(tmp_path, clock):
+    from tests.conftest import Workspace, make_policy
+
+    policy = make_policy(approvals={"all_of": ["dsl", "head"], "emergency": {"any_of": ["dsl"]}})
+    ws = Workspace(tmp_path, policy, clock)
+    try:
+        request_visit(ws, details=visit_form(reason="welfare", planned="unplanned", start_time="09:15", parents_informed="no"))
+        [notice] = ws.channel(SAFEGUARDING_CHANNEL)
+        assert "Unplanned welfare check" in notice.plain() and "12 Example Road" in notice.plain()
+        assert [m for m in ws.dms(HEAD) if "[Approve]" in m.plain()] == []  # the head is not asked
+        ws.driver.click(DEPUTY, approval_dm(ws, DEPUTY), "Approve")
+        assert "is approved" in ws.dms(REQUESTER)[-1].plain()
+        assert "You are out on visit #1" in ws.driver.command(REQUESTER, "/out", "30m").text
+    finally:
+        ws.close()
