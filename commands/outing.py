@@ -1,14 +1,16 @@
 """/out and /back: signing out for an approved visit and signing back in."""
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from commands import safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
 from flows.messages import Button, esc
-from flows.visit import LIVE, NotAllowed, State, Visit, come_back, go_out, planned_return
+from flows.visit import LIVE, NotAllowed, State, Visit, come_back, go_out, move_on, planned_return
+from flows.visit import start_round as start_round_of
 from storage.store import Tx
 
 
@@ -41,15 +43,78 @@ def out(ctx: Ctx, user: str, text: str) -> Reply:
     _expected_return(ctx, ready[0], text, ctx.now())
     if len(ready) == 1:
         return start(ctx, user, ready[0].id, text)  # type: ignore[arg-type]
+    choices = ready[:4]
     buttons = tuple(
         Button(
             f"#{v.id} {v.details.pupil_ref[:20]} {notices.clock(v.start_at, ctx.policy)}",
             actions.START_VISIT,
             f"{v.id}|{text}",
         )
-        for v in ready[:5]
+        for v in choices
     )
-    return Reply("You have several approved visits. Which one are you starting?", buttons=buttons)
+    whole = Button(f"All {len(choices)} as one round", actions.START_ROUND, ",".join(str(v.id) for v in choices) + f"|{text}", "primary")
+    return Reply(
+        "You have several approved visits. Which one are you starting? Or make them one round, in this"
+        " order, with one expected return for the whole trip (`/next` as you move on).",
+        buttons=(*buttons, whole),
+    )
+
+
+def start_round(ctx: Ctx, user: str, visit_ids: list[int], text: str) -> Reply:
+    """Several approved visits in one trip (Harton: "at the end of the home visit(s)")."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        if tx.live_visit_of(user):
+            raise CommandError("You are already out on a visit. Use `/back` when you return.")
+        visits = [tx.visit(visit_id) for visit_id in visit_ids]
+        if any(v is None for v in visits):
+            raise CommandError("One of those visits no longer exists.")
+        ordered: list[Visit] = [v for v in visits if v is not None]
+        planned = now + sum((v.details.duration for v in ordered), timedelta(0))
+        expected = _expected_return(ctx, ordered[0], text, now) if text.strip() else planned
+        try:
+            started = start_round_of(ordered, user, now, expected, ctx.policy)
+        except NotAllowed as exc:
+            raise CommandError(str(exc)) from None
+        for visit in started:
+            tx.save_visit(visit, now)
+        first = started[0]
+        tx.audit(user, "out_round", now, first.id, visits=[v.id for v in started], expected_return=expected.isoformat())
+        tx.send([notices.office_board_round(started, ctx.policy)], now, first.id)
+    ctx.wake()
+    return Reply(
+        f"You are out on a round of {len(started)} visits, starting with #{first.id} ({esc(first.details.pupil_ref)});"
+        f" due back at *{notices.clock(expected, ctx.policy)}*. Use `/next` as you move on, `/back` at the end.",
+        buttons=(Button("Next visit", actions.NEXT_VISIT, str(first.id)),),
+        notes=("Before you knock:\n" + notices.safety_checklist(ctx.policy),),
+    )
+
+
+def next_visit(ctx: Ctx, user: str) -> Reply:
+    """Move on to the next address of the round; the office board shows where you are."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        current = tx.live_visit_of(user)
+        if current is None:
+            raise CommandError("You are not out on a visit.")
+        following = tx.rest_of_round(current)
+        if not following:
+            raise CommandError("That was the last visit of your round: use `/back` (or `/back home`) when you are done.")
+        try:
+            done, moved = move_on(current, following[0], user, now)
+        except NotAllowed as exc:
+            raise CommandError(str(exc)) from None
+        tx.save_visit(done, now)
+        tx.save_visit(moved, now)
+        tx.audit(user, "next_in_round", now, moved.id, previous=done.id)
+        tx.send([notices.office_board_moved_on(done, moved, len(following) - 1, ctx.policy)], now, moved.id)
+    ctx.wake()
+    left = len(following) - 1
+    return Reply(
+        f"Now at visit #{moved.id} ({esc(moved.details.pupil_ref)}), {left} more after this;"
+        f" due back at *{notices.clock(moved.expected_return or now, ctx.policy)}*.",
+        buttons=(Button("Next visit", actions.NEXT_VISIT, str(moved.id)),) if left else (),
+    )
 
 
 def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
@@ -100,7 +165,15 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
             now,
             visit.id,
         )
-        return back_reply(visit, home, now, ctx)
+        # Visits of a round not reached stay approved, each on its own again.
+        skipped = tx.rest_of_round(live)
+        for rest in skipped:
+            tx.save_visit(replace(rest, round_lead=None, round_pos=0), now)
+        reply = back_reply(visit, home, now, ctx)
+        if skipped:
+            ids = ", ".join(f"#{v.id}" for v in skipped)
+            reply = replace(reply, text=reply.text + f" Not reached on this round: {ids}; they stay approved for another time.")
+        return reply
 
     def mistaken(tx: Tx, now: datetime) -> Reply:
         raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")

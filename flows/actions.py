@@ -3,6 +3,8 @@
 APPROVE = "visit_approve"
 DECLINE = "visit_decline"
 START_VISIT = "visit_start"
+START_ROUND = "visit_start_round"
+NEXT_VISIT = "visit_next"
 
 # Modal callback ids.
 VISIT_FORM = "visit_form_details"

@@ -181,3 +181,27 @@ def office_board_back(visit: Visit, policy: Policy) -> Message:
         text=f":white_check_mark: {people(visit.team)} {where} from visit #{visit.id} at {clock(visit.returned_at, policy)}.",
         key=f"board-back:{visit.id}",
     )
+
+
+def office_board_round(visits: list[Visit], policy: Policy) -> Message:
+    """The board line for a round: which visit is current, when the whole trip is due back."""
+    first = visits[0]
+    assert first.expected_return is not None
+    order = " → ".join(f"#{v.id}" for v in visits)
+    return Message(
+        to=policy.channels.office,
+        text=f":walking: {people(first.team)} left on a round of {len(visits)} home visits ({order}) at"
+        f" {clock(first.departed_at or first.expected_return, policy)}; now at #{first.id}; due back *{clock(first.expected_return, policy)}*.",
+        key=f"board-round:{first.id}",
+    )
+
+
+def office_board_moved_on(done: Visit, current: Visit, left: int, policy: Policy) -> Message:
+    """The board line when the visitor moves on to the next address of a round."""
+    assert current.expected_return is not None and current.departed_at is not None
+    return Message(
+        to=policy.channels.office,
+        text=f":arrow_right: {people(current.team)} moved on from #{done.id} to #{current.id} at {clock(current.departed_at, policy)}"
+        f" ({left} more after this); due back *{clock(current.expected_return, policy)}*.",
+        key=f"board-next:{current.id}",
+    )

@@ -96,6 +96,10 @@ class Visit:
     # The ladder is frozen onto the visit at /out so an edited policy never changes a running one.
     ladder: tuple[Tier, ...] = field(default=())
     watch: Watch = field(default_factory=lambda: Watch())
+    # Harton/Hampton: several visits in one trip, reported on at the end. The lead visit's id, and
+    # this visit's place in the round (0 is the first).
+    round_lead: int | None = None
+    round_pos: int = 0
 
     @property
     def companions(self) -> tuple[str, ...]:
@@ -128,16 +132,7 @@ def expire(visit: Visit, now: datetime) -> Visit:
 
 def go_out(visit: Visit, actor: str, now: datetime, expected_return: datetime, policy: Policy) -> Visit:
     """The visitor signs out: departure recorded, expected return set, ladder frozen."""
-    if actor != visit.requester:
-        raise NotAllowed("Only the member of staff who asked for this visit can sign out for it.")
-    if visit.state is State.requested:
-        raise NotAllowed("This visit has not been approved yet: you cannot go out until it is.")
-    if visit.state in LIVE:
-        raise NotAllowed("You are already out on this visit. Use /back when you return.")
-    if visit.state is not State.approved:
-        raise NotAllowed(f"This visit is {visit.state.value}: it cannot be started.")
-    if (visit.assessment.companion_reasons or policy.pairs_required) and not visit.companions:
-        raise NotAllowed("A companion is required for this visit and none is recorded: you cannot go alone.")
+    check_can_start(visit, actor, policy)
     if expected_return <= now:
         raise NotAllowed("The expected return must be in the future.")
     return replace(
@@ -152,6 +147,20 @@ def go_out(visit: Visit, actor: str, now: datetime, expected_return: datetime, p
             next_checkin_at=next_checkin(now, expected_return, policy),
         ),
     )
+
+
+def check_can_start(visit: Visit, actor: str, policy: Policy) -> None:
+    """Why this visitor may not start this visit now, if they may not (raises NotAllowed)."""
+    if actor != visit.requester:
+        raise NotAllowed("Only the member of staff who asked for this visit can sign out for it.")
+    if visit.state is State.requested:
+        raise NotAllowed("This visit has not been approved yet: you cannot go out until it is.")
+    if visit.state in LIVE:
+        raise NotAllowed("You are already out on this visit. Use /back when you return.")
+    if visit.state is not State.approved:
+        raise NotAllowed(f"This visit is {visit.state.value}: it cannot be started.")
+    if (visit.assessment.companion_reasons or policy.pairs_required) and not visit.companions:
+        raise NotAllowed("A companion is required for this visit and none is recorded: you cannot go alone.")
 
 
 def next_checkin(now: datetime, expected_return: datetime, policy: Policy) -> datetime | None:
@@ -182,3 +191,37 @@ def overdue_by(visit: Visit, now: datetime) -> timedelta:
     if visit.expected_return is None or now <= visit.expected_return:
         return timedelta(0)
     return now - visit.expected_return
+
+
+def start_round(visits: list[Visit], actor: str, now: datetime, expected_return: datetime, policy: Policy) -> list[Visit]:
+    """Several approved visits in one trip: the first starts now, the rest follow in order; one
+    expected return covers the round."""
+    if len(visits) < 2:
+        raise NotAllowed("A round needs at least two approved visits.")
+    for visit in visits[1:]:
+        check_can_start(visit, actor, policy)
+    first = go_out(visits[0], actor, now, expected_return, policy)
+    lead = first.id
+    return [replace(visit, round_lead=lead, round_pos=pos) for pos, visit in enumerate([first, *visits[1:]])]
+
+
+def move_on(current: Visit, following: Visit, actor: str, now: datetime) -> tuple[Visit, Visit]:
+    """The visitor leaves one address of a round for the next: the timers go with them."""
+    if actor not in current.team:
+        raise NotAllowed("Only the visitor or a companion can move the round on.")
+    if current.state is not State.out:
+        raise NotAllowed(
+            f"This visit is {current.state.value}: use `/extend` or `/back` first, so the people alerted know where you are."
+        )
+    if following.round_lead != current.round_lead or following.state is not State.approved:
+        raise NotAllowed("That visit is not the next one of your round.")
+    done = replace(current, state=State.returned, returned_at=now)
+    moved = replace(
+        following,
+        state=State.out,
+        departed_at=now,
+        expected_return=current.expected_return,
+        ladder=current.ladder,
+        watch=replace(current.watch, last_contact_at=now),
+    )
+    return done, moved

@@ -126,3 +126,14 @@ def _safety_net(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0003_rounds")
+def _rounds(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE visits ADD COLUMN round_lead INTEGER;          -- several visits in one trip
+        ALTER TABLE visits ADD COLUMN round_pos INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX visits_round ON visits(round_lead) WHERE round_lead IS NOT NULL;
+        """
+    )

@@ -152,6 +152,8 @@ def _visit_row(visit: Visit, now: datetime, policy: Policy | None) -> dict[str, 
     return {
         "watch": watch_to_json(visit.watch),
         "next_due_at": ts(next_due(visit, policy)) if policy is not None else None,
+        "round_lead": visit.round_lead,
+        "round_pos": visit.round_pos,
         "state": visit.state.value,
         "requester": visit.requester,
         "companions": json.dumps(list(visit.companions)),
@@ -270,6 +272,8 @@ class Tx:
             returned_home=bool(r["returned_home"]),
             ladder=_ladder(r["ladder"]),
             watch=watch_from_json(r["watch"]),
+            round_lead=r["round_lead"],
+            round_pos=r["round_pos"],
         )
 
     # Register ---------------------------------------------------------------
@@ -389,6 +393,14 @@ class Tx:
             order="departed_at DESC",
         )
         return next((v for v in live if user in v.team), None)
+
+    def rest_of_round(self, visit: Visit) -> list[Visit]:
+        """The visits of a round still to come after this one, in order."""
+        if visit.round_lead is None:
+            return []
+        return self.visits_where(
+            "round_lead = ? AND round_pos > ? AND state = 'approved'", [visit.round_lead, visit.round_pos], order="round_pos"
+        )
 
     def alert_refs(self, visit_id: int) -> list[tuple[str, str]]:
         """(ref, destination) of every alert message sent or queued for a visit."""

@@ -425,3 +425,51 @@ def test_a_restart_on_the_same_machine_takes_over_the_lease_of_the_dead_process_
     out_at_ten(ws)  # the tick inside now holds the lease: alerts flow again
     at(ws, 10, 30)
     assert "Still OK?" in ws.dms(REQUESTER)[-1].plain()
+
+
+def test_a_round_of_visits_with_one_expected_return_and_next(workspace):
+    ws = workspace
+    request_visit(ws)
+    request_visit(ws, details=visit_form(pupil_ref="CD456", address="4 Sample Close", start_time="11:00", duration="30m"))
+    for approver in (DSL, HEAD):
+        for dm in [m for m in ws.dms(approver) if "[Approve]" in m.plain()]:
+            ws.driver.click(approver, dm, "Approve")
+    ws.clock.set(ws.clock().replace(hour=10, minute=0))
+    choice = ws.driver.command(REQUESTER, "/out")
+    assert "several approved visits" in choice.text
+    picker = type("Reply", (), {"blocks": choice.body["blocks"], "channel": "D" + REQUESTER, "ts": "1", "text": ""})
+    ws.driver.click(REQUESTER, picker, "All 2 as one round")
+    started = ws.sim.ephemerals(REQUESTER)[-1].text
+    assert "round of 2 visits, starting with #1" in started and "due back at *11:15*" in started
+    board = ws.channel(OFFICE_CHANNEL)[-1].plain()
+    assert "round of 2 home visits (#1 → #2)" in board and "now at #1" in board and "Example Road" not in board
+
+    ws.clock.set(ws.clock().replace(hour=10, minute=40))
+    moved = ws.driver.command(REQUESTER, "/next")
+    assert "Now at visit #2 (CD456), 0 more after this; due back at *11:15*" in moved.text
+    assert "moved on from #1 to #2 at 10:40" in ws.channel(OFFICE_CHANNEL)[-1].plain()
+    assert "last visit of your round" in ws.driver.command(REQUESTER, "/next").text
+
+    at(ws, 11, 45)  # overdue: the safeguarding tier names the address where they are now
+    [alert] = [m for m in ws.sim.messages(SAFEGUARDING_CHANNEL) if "NOT RETURNED" in m.plain()]
+    assert "4 Sample Close" in alert.plain() and "visit #2" in alert.plain()
+    back = ws.driver.command(REQUESTER, "/back")
+    assert "Welcome back: visit #2" in back.text
+    store = ws.runtime.store.read()
+    assert [store.visit(1).state.value, store.visit(2).state.value] == ["returned", "returned"]
+
+
+def test_back_early_leaves_the_rest_of_the_round_approved(workspace):
+    ws = workspace
+    from commands import outing
+
+    request_visit(ws)
+    request_visit(ws, details=visit_form(pupil_ref="CD456", start_time="11:00"))
+    for approver in (DSL, HEAD):
+        for dm in [m for m in ws.dms(approver) if "[Approve]" in m.plain()]:
+            ws.driver.click(approver, dm, "Approve")
+    ws.clock.set(ws.clock().replace(hour=10, minute=0))
+    outing.start_round(ws.runtime.ctx, REQUESTER, [1, 2], "")
+    back = ws.driver.command(REQUESTER, "/back")
+    assert "Not reached on this round: #2; they stay approved" in back.text
+    assert "You are out on visit #2" in ws.driver.command(REQUESTER, "/out").text

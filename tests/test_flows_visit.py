@@ -235,3 +235,63 @@ def test_overdue_by_is_true_elapsed_time_across_the_autumn_change():
     expected = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc)
     visit = make_visit(POLICY, state=State.out, departed_at=expected - timedelta(hours=1), expected_return=expected)
     assert overdue_by(visit, datetime(2026, 10, 25, 2, 30, tzinfo=timezone.utc)) == timedelta(hours=2)
+
+
+# Rounds ------------------------------------------------------------------------
+
+
+def _numbered(n):
+    from dataclasses import replace as _replace
+
+    return [_replace(approved(), id=i) for i in range(1, n + 1)]
+
+
+def test_a_round_starts_the_first_visit_and_queues_the_rest_in_order():
+    from flows.visit import start_round
+
+    due = MONDAY_9AM + timedelta(hours=2)
+    first, second, third = start_round(_numbered(3), REQUESTER, MONDAY_9AM, due, POLICY)
+    assert first.state is State.out and first.expected_return == due
+    assert (second.state, third.state) == (State.approved, State.approved)
+    assert [v.round_lead for v in (first, second, third)] == [1, 1, 1]
+    assert [v.round_pos for v in (first, second, third)] == [0, 1, 2]
+
+
+def test_a_round_needs_two_visits_each_startable_by_the_visitor():
+    from dataclasses import replace as _replace
+
+    from flows.visit import start_round
+
+    due = MONDAY_9AM + timedelta(hours=2)
+    with pytest.raises(NotAllowed, match="at least two"):
+        start_round(_numbered(1), REQUESTER, MONDAY_9AM, due, POLICY)
+    visits = _numbered(2)
+    visits[1] = _replace(visits[1], state=State.requested)
+    with pytest.raises(NotAllowed, match="not been approved"):
+        start_round(visits, REQUESTER, MONDAY_9AM, due, POLICY)
+
+
+def test_moving_on_hands_the_timers_to_the_next_visit_and_closes_the_last():
+    from flows.visit import move_on, start_round
+
+    due = MONDAY_9AM + timedelta(hours=2)
+    first, second = start_round(_numbered(2), REQUESTER, MONDAY_9AM, due, POLICY)
+    later = MONDAY_9AM + timedelta(minutes=50)
+    done, moved = move_on(first, second, COMPANION, later)
+    assert done.state is State.returned and done.returned_at == later
+    assert moved.state is State.out and moved.expected_return == due and moved.departed_at == later
+    assert moved.watch.anchor == first.watch.anchor and moved.watch.last_contact_at == later
+    with pytest.raises(NotAllowed, match="not the next one"):
+        move_on(moved, done, REQUESTER, later)
+
+
+def test_moving_on_is_refused_while_overdue_and_to_outsiders():
+    from dataclasses import replace as _replace
+
+    from flows.visit import move_on, start_round
+
+    first, second = start_round(_numbered(2), REQUESTER, MONDAY_9AM, MONDAY_9AM + timedelta(hours=1), POLICY)
+    with pytest.raises(NotAllowed, match="visitor or a companion"):
+        move_on(first, second, OFFICE, MONDAY_9AM)
+    with pytest.raises(NotAllowed, match="use `/extend` or `/back` first"):
+        move_on(_replace(first, state=State.overdue), second, REQUESTER, MONDAY_9AM)

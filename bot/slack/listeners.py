@@ -31,7 +31,7 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
 HELP = (
     "*VisitSafe*\n"
     "`/visit` request a home visit · `/out [45m|14:30]` sign out · `/checkin` I'm OK · `/extend 20m` running late ·"
-    " `/back [home]` signed back in · `/sos [note]` emergency · `/visits` today's board ·"
+    " `/next` next address of a round · `/back [home]` signed back in · `/sos [note]` emergency · `/visits` today's board ·"
     " `/visitsafe duress` set your private duress word"
 )
 
@@ -148,6 +148,16 @@ def register(app: App, ctx: Ctx) -> None:
             return
         _tell(client, body, _answer(lambda: outing.start(ctx, body["user"]["id"], visit_id, text)))
 
+    @app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))
+    def start_round_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        ids, _, text = action.get("value", "").partition("|")
+        visit_ids = [int(part) for part in ids.split(",") if part.isdigit()]
+        if len(visit_ids) < 2:
+            _tell(client, body, Reply(":warning: That button is not one of mine."))
+            return
+        _tell(client, body, _answer(lambda: outing.start_round(ctx, body["user"]["id"], visit_ids, text), "round"))
+
     def slash(name: str, run: Callable[[str, str], Reply]) -> None:
         @app.command(name)
         def handler(ack: Ack, command: dict[str, Any]) -> None:
@@ -212,6 +222,7 @@ def register(app: App, ctx: Ctx) -> None:
     click(actions.CHECKIN_OK, lambda user, vid: safety.checkin(ctx, user))
     click(actions.CHECKIN_HELP, lambda user, vid: safety.sos(ctx, user, "Pressed Need help", kind="help"))
     click(actions.VISITOR_BACK, lambda user, vid: outing.back(ctx, user, ""))
+    click(actions.NEXT_VISIT, lambda user, vid: outing.next_visit(ctx, user))
     click(actions.ALERT_ACK, lambda user, vid: safety.acknowledge(ctx, user, vid))
     click(actions.ALERT_NO_ANSWER, lambda user, vid: safety.no_answer(ctx, user, vid))
     form_button(actions.CHECKIN_EXTEND, _team_check, forms.extend_view)
@@ -263,5 +274,6 @@ def register(app: App, ctx: Ctx) -> None:
     slash("/extend", lambda user, text: safety.extend(ctx, user, text))
     slash("/sos", lambda user, text: safety.sos(ctx, user, text))
     slash("/out", lambda user, text: outing.out(ctx, user, text))
+    slash("/next", lambda user, text: outing.next_visit(ctx, user))
     slash("/back", lambda user, text: outing.back(ctx, user, text))
     slash("/visits", lambda user, text: board.today(ctx, user))
