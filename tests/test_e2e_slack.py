@@ -281,3 +281,11 @@ def test_unplanned_welfare_check_goes_on_the_dsls_word_and_safeguarding_is_told_
         assert "You are out on visit #1" in ws.driver.command(REQUESTER, "/out", "30m").text
     finally:
         ws.close()
+
+
+def test_visit_form_that_slack_cannot_open_says_so(workspace):
+    ws = workspace
+    ws.sim.fail("views.open", 500, times=1)
+    assert ws.driver.command(REQUESTER, "/visit").status == 200
+    [told] = ws.sim.calls_to("response")
+    assert "could not open the form" in told.params["text"]

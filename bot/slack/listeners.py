@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any, Callable
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
@@ -72,10 +72,14 @@ def register(app: App, ctx: Ctx) -> None:
     """Bind every command, button and form to its handler."""
 
     @app.command("/visit")
-    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         today = ctx.now().astimezone(ctx.policy.tz).date()
-        client.views_open(trigger_id=body["trigger_id"], view=forms.details_view(today))
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=forms.details_view(today))
+        except Exception as exc:  # noqa: BLE001 - Slack down or too slow: say so rather than nothing
+            log_failure(log, "opening the visit form", exc)
+            respond(":x: I could not open the form: Slack did not answer in time. Please type `/visit` again.")
 
     @app.view(actions.VISIT_FORM)
     def visit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
