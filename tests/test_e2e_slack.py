@@ -289,3 +289,7 @@ def test_visit_form_that_slack_cannot_open_says_so(workspace):
     assert ws.driver.command(REQUESTER, "/visit").status == 200
     [told] = ws.sim.calls_to("response")
     assert "could not open the form" in told.params["text"]
+    request_visit(ws)
+    ws.sim.fail("views.open", 500, times=1)
+    ws.driver.click(HEAD, approval_dm(ws, HEAD), "Decline")
+    assert "could not open the form" in ws.sim.ephemerals(HEAD)[-1].text

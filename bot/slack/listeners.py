@@ -63,6 +63,18 @@ def _tell(client: WebClient, body: dict[str, Any], reply: Reply) -> None:
         client.chat_postMessage(channel=user, text=payload["text"], blocks=payload["blocks"])
 
 
+NOT_OPENED = ":x: I could not open the form: Slack did not answer in time. Please try again."
+
+
+def _open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Open a modal; if Slack cannot, tell the person instead of leaving them waiting."""
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+    except Exception as exc:  # noqa: BLE001 - Slack down or the trigger expired
+        log_failure(log, "opening a form", exc)
+        say(NOT_OPENED)
+
+
 def _visit_id(value: str) -> int | None:
     head = value.split("|", 1)[0]
     return int(head) if head.isdigit() else None
@@ -75,11 +87,7 @@ def register(app: App, ctx: Ctx) -> None:
     def visit_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         today = ctx.now().astimezone(ctx.policy.tz).date()
-        try:
-            client.views_open(trigger_id=body["trigger_id"], view=forms.details_view(today))
-        except Exception as exc:  # noqa: BLE001 - Slack down or too slow: say so rather than nothing
-            log_failure(log, "opening the visit form", exc)
-            respond(":x: I could not open the form: Slack did not answer in time. Please type `/visit` again.")
+        _open_form(client, body, forms.details_view(today), lambda text: respond(text))
 
     @app.view(actions.VISIT_FORM)
     def visit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -124,7 +132,7 @@ def register(app: App, ctx: Ctx) -> None:
         except CommandError as exc:
             _tell(client, body, Reply(f":warning: {exc}"))
             return
-        client.views_open(trigger_id=body["trigger_id"], view=forms.decline_view(visit_id))
+        _open_form(client, body, forms.decline_view(visit_id), lambda text: _tell(client, body, Reply(text)))
 
     @app.view(actions.DECLINE_FORM)
     def decline_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -194,7 +202,7 @@ def register(app: App, ctx: Ctx) -> None:
             except CommandError as exc:
                 _tell(client, body, Reply(f":warning: {exc}"))
                 return
-            client.views_open(trigger_id=body["trigger_id"], view=view(visit_id))
+            _open_form(client, body, view(visit_id), lambda text: _tell(client, body, Reply(text)))
 
     def form(callback_id: str, field: str, run: Callable[[str, int, str], Reply]) -> None:
         """A one-field form whose private_metadata is a visit id; refusals are shown beside the field."""
@@ -235,11 +243,11 @@ def register(app: App, ctx: Ctx) -> None:
     form(actions.SAFE_FORM, "note", lambda user, vid, note: safety.confirm_safe(ctx, user, vid, note))
 
     @app.command("/visitsafe")
-    def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         words = (body.get("text") or "").strip().lower().split()
         if words[:1] == ["duress"]:
             ack()
-            client.views_open(trigger_id=body["trigger_id"], view=forms.duress_view())
+            _open_form(client, body, forms.duress_view(), lambda text: respond(text))
             return
         ack(**reply_payload(Reply(HELP)))
 
