@@ -48,7 +48,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,7 +58,7 @@ from bot.runtime import Runtime
 from bot.serving import Server
 from bot.settings import Settings
 from bot.simslack import SimSlack, sign_request
-from bot.simslack.driver import Response
+from bot.simslack.driver import command_body, Response
 from commands import decide, request
 from flows.policy import Policy, parse_policy
 from flows.visit import Decision, State, Visit
@@ -290,19 +289,8 @@ class Bench:
     # Timing ----------------------------------------------------------------
 
     def command_body(self, user: str, command: str, text: str) -> str:
-        """What Slack POSTs for a slash command (the same fields the Driver sends)."""
-        return urllib.parse.urlencode(
-            {
-                "token": "legacy-verification-unused",
-                "team_id": self.sim.team_id,
-                "channel_id": "D" + user,
-                "user_id": user,
-                "command": command,
-                "text": text,
-                "response_url": self.sim.base_url + "response",
-                "trigger_id": f"{next(self._triggers)}.{user}.bench",
-            }
-        )
+        """What Slack POSTs for a slash command."""
+        return command_body(self.sim, user, command, text, f"{next(self._triggers)}.{user}.bench")
 
     def timed(self, series: Series | None, label: str, user: str) -> None:
         """Send one signed slash command, time it, and check the reply."""

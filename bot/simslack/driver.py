@@ -58,6 +58,22 @@ def _state(view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def command_body(sim: SimSlack, user: str, command: str, text: str, trigger_id: str) -> str:
+    """The form body Slack POSTs when `user` types a slash command."""
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy-verification-unused",
+            "team_id": sim.team_id,
+            "channel_id": "D" + user,
+            "user_id": user,
+            "command": command,
+            "text": text,
+            "response_url": sim.base_url + "response",
+            "trigger_id": trigger_id,
+        }
+    )
+
+
 class Driver:
     """Sends what Slack would send when a person acts, signed with the app's signing secret."""
 
@@ -88,22 +104,8 @@ class Driver:
 
     def command(self, user: str, command: str, text: str = "") -> Response:
         """A slash command typed by `user`."""
-        trigger = self.sim.new_trigger_id(user)
         views_before = len(self.sim.views(user))
-        answer = self.post(
-            urllib.parse.urlencode(
-                {
-                    "token": "legacy-verification-unused",
-                    "team_id": self.sim.team_id,
-                    "channel_id": "D" + user,
-                    "user_id": user,
-                    "command": command,
-                    "text": text,
-                    "response_url": self.sim.base_url + "response",
-                    "trigger_id": trigger,
-                }
-            )
-        )
+        answer = self.post(command_body(self.sim, user, command, text, self.sim.new_trigger_id(user)))
         opened = self.sim.views(user)[views_before:]
         if opened:
             self.stacks[user] = [opened[-1].view]
