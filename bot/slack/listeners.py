@@ -83,99 +83,6 @@ def _visit_id(value: str) -> int | None:
 def register(app: App, ctx: Ctx) -> None:
     """Bind every command, button and form to its handler."""
 
-    @app.command("/visit")
-    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
-        today = ctx.now().astimezone(ctx.policy.tz).date()
-        _open_form(client, body, forms.details_view(today), lambda text: respond(text))
-
-    @app.view(actions.VISIT_FORM)
-    def visit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        raw = forms.details_answers(view)
-        try:
-            request.check_details(ctx, body["user"]["id"], raw)
-        except FieldErrors as exc:
-            ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
-            return
-        ack(response_action="push", view=forms.risk_view(raw))
-
-    @app.view(actions.RISK_FORM)
-    def visit_risk(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = body["user"]["id"]
-        raw_details = json.loads(view.get("private_metadata") or "{}")
-        try:
-            request.submit(ctx, user, raw_details, forms.risk_answers(view))
-        except FieldErrors as exc:
-            ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
-            return
-        ack(response_action="clear")
-
-    @app.action(actions.APPROVE)
-    def approve_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        visit_id = _visit_id(action.get("value", ""))
-        if visit_id is None:
-            _tell(client, body, Reply(":warning: That button is not one of mine."))
-            return
-        reply = _answer(lambda: decide.approve(ctx, body["user"]["id"], visit_id))
-        _tell(client, body, reply)
-
-    @app.action(actions.DECLINE)
-    def decline_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        visit_id = _visit_id(action.get("value", ""))
-        user = body["user"]["id"]
-        try:
-            if visit_id is None:
-                raise CommandError("That button is not one of mine.")
-            decide.check_can_decide(ctx, user, visit_id)
-        except CommandError as exc:
-            _tell(client, body, Reply(f":warning: {exc}"))
-            return
-        _open_form(client, body, forms.decline_view(visit_id), lambda text: _tell(client, body, Reply(text)))
-
-    @app.view(actions.DECLINE_FORM)
-    def decline_reason(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        reason = forms.values(view).get("reason") or ""
-        meta = view.get("private_metadata") or ""
-        if not meta.isdigit():
-            ack(response_action="errors", errors={"reason": "This form has expired: click Decline again."})
-            return
-        try:
-            reply = decide.decline(ctx, body["user"]["id"], int(meta), reason)
-        except CommandError as exc:
-            ack(response_action="errors", errors={"reason": str(exc)})
-            return
-        ack()
-        client.chat_postMessage(channel=body["user"]["id"], text=render.fallback_text(reply.text))
-
-    @app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))
-    def start_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        value = action.get("value", "")
-        visit_id = _visit_id(value)
-        text = value.split("|", 1)[1] if "|" in value else ""
-        if visit_id is None:
-            _tell(client, body, Reply(":warning: That button is not one of mine."))
-            return
-        _tell(client, body, _answer(lambda: outing.start(ctx, body["user"]["id"], visit_id, text)))
-
-    @app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))
-    def start_round_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        ids, _, text = action.get("value", "").partition("|")
-        visit_ids = [int(part) for part in ids.split(",") if part.isdigit()]
-        if len(visit_ids) < 2:
-            _tell(client, body, Reply(":warning: That button is not one of mine."))
-            return
-        _tell(client, body, _answer(lambda: outing.start_round(ctx, body["user"]["id"], visit_ids, text), "round"))
-
-    def slash(name: str, run: Callable[[str, str], Reply]) -> None:
-        @app.command(name)
-        def handler(ack: Ack, command: dict[str, Any]) -> None:
-            reply = _answer(lambda: run(command["user_id"], command.get("text") or ""))
-            ack(**reply_payload(reply))
-
     def click(action_id: str, run: Callable[[str, int], Reply]) -> None:
         """A button whose value is a visit id: re-checked by the command, answered to the clicker."""
 
@@ -225,6 +132,64 @@ def register(app: App, ctx: Ctx) -> None:
                 return
             ack()
             client.chat_postMessage(channel=user, text=render.fallback_text(reply.text))
+
+    @app.command("/visit")
+    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        today = ctx.now().astimezone(ctx.policy.tz).date()
+        _open_form(client, body, forms.details_view(today), lambda text: respond(text))
+
+    @app.view(actions.VISIT_FORM)
+    def visit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        raw = forms.details_answers(view)
+        try:
+            request.check_details(ctx, body["user"]["id"], raw)
+        except FieldErrors as exc:
+            ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
+            return
+        ack(response_action="push", view=forms.risk_view(raw))
+
+    @app.view(actions.RISK_FORM)
+    def visit_risk(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        raw_details = json.loads(view.get("private_metadata") or "{}")
+        try:
+            request.submit(ctx, user, raw_details, forms.risk_answers(view))
+        except FieldErrors as exc:
+            ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
+            return
+        ack(response_action="clear")
+
+    click(actions.APPROVE, lambda user, vid: decide.approve(ctx, user, vid))
+    form_button(actions.DECLINE, lambda user, vid: decide.check_can_decide(ctx, user, vid), forms.decline_view)
+    form(actions.DECLINE_FORM, "reason", lambda user, vid, reason: decide.decline(ctx, user, vid, reason))
+
+    @app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))
+    def start_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        value = action.get("value", "")
+        visit_id = _visit_id(value)
+        text = value.split("|", 1)[1] if "|" in value else ""
+        if visit_id is None:
+            _tell(client, body, Reply(":warning: That button is not one of mine."))
+            return
+        _tell(client, body, _answer(lambda: outing.start(ctx, body["user"]["id"], visit_id, text)))
+
+    @app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))
+    def start_round_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        ids, _, text = action.get("value", "").partition("|")
+        visit_ids = [int(part) for part in ids.split(",") if part.isdigit()]
+        if len(visit_ids) < 2:
+            _tell(client, body, Reply(":warning: That button is not one of mine."))
+            return
+        _tell(client, body, _answer(lambda: outing.start_round(ctx, body["user"]["id"], visit_ids, text), "round"))
+
+    def slash(name: str, run: Callable[[str, str], Reply]) -> None:
+        @app.command(name)
+        def handler(ack: Ack, command: dict[str, Any]) -> None:
+            reply = _answer(lambda: run(command["user_id"], command.get("text") or ""))
+            ack(**reply_payload(reply))
 
     def _team_check(user: str, visit_id: int) -> None:
         visit = ctx.store.read().visit(visit_id)
