@@ -4,6 +4,7 @@ from __future__ import annotations
 from commands.context import CommandError, Ctx, Reply
 from flows import approvals, notices
 from flows.visit import NotAllowed, State, Visit
+from flows.visit import cancel as cancel_visit
 
 
 def _load(tx, visit_id: int) -> Visit:  # type: ignore[no-untyped-def]
@@ -57,3 +58,19 @@ def decline(ctx: Ctx, user: str, visit_id: int, reason: str) -> Reply:
     if not reason.strip():
         raise CommandError("Give a reason for declining, so the member of staff knows what to do instead.")
     return _decide(ctx, user, visit_id, reason)
+
+
+def cancel(ctx: Ctx, user: str, visit_id: int) -> Reply:
+    """The requester withdraws a visit that has not started; the approvers are told."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        visit = _load(tx, visit_id)
+        try:
+            visit = cancel_visit(visit, user, now)
+        except NotAllowed as exc:
+            raise CommandError(str(exc)) from None
+        tx.save_visit(visit, now)
+        tx.audit(user, "cancelled", now, visit.id)
+        tx.send(notices.cancelled(visit, ctx.policy), now, visit.id)
+    ctx.wake()
+    return Reply(f"Visit #{visit.id} is cancelled; the approvers have been told.")

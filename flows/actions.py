@@ -4,6 +4,7 @@ APPROVE = "visit_approve"
 DECLINE = "visit_decline"
 START_VISIT = "visit_start"
 START_ROUND = "visit_start_round"
+CANCEL_VISIT = "visit_cancel"
 NEXT_VISIT = "visit_next"
 
 # Modal callback ids.

@@ -123,8 +123,21 @@ def request_sent(visit: Visit, policy: Policy) -> Message:
         text=f"Your home visit request for *{esc(visit.details.pupil_ref)}* on"
         f" {when(visit.start_at, policy)} is with: {waiting}. I will tell you each decision.",
         notes=_risk_notes(visit),
+        buttons=(Button("Cancel this request", actions.CANCEL_VISIT, str(visit.id)),),
         key=f"request-sent:{visit.id}",
+        ref=f"request:{visit.id}",
     )
+
+
+def cancelled(visit: Visit, policy: Policy) -> list[Message]:
+    """The requester's receipt loses its button; every approver's DM says the request was withdrawn."""
+    receipt = Message(
+        to=visit.requester,
+        text=f"You cancelled your home visit for *{esc(visit.details.pupil_ref)}* on {when(visit.start_at, policy)}.",
+        key=f"cancelled:{visit.id}",
+        replaces=f"request:{visit.id}",
+    )
+    return [receipt, *approval_updates(visit, policy)]
 
 
 def decision_for_requester(visit: Visit, policy: Policy) -> Message:

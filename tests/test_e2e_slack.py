@@ -293,3 +293,17 @@ def test_visit_form_that_slack_cannot_open_says_so(workspace):
     ws.sim.fail("views.open", 500, times=1)
     ws.driver.click(HEAD, approval_dm(ws, HEAD), "Decline")
     assert "could not open the form" in ws.sim.ephemerals(HEAD)[-1].text
+
+
+def test_requester_cancels_and_the_approvers_are_told(workspace):
+    ws = workspace
+    request_visit(ws)
+    receipt = ws.dms(REQUESTER)[0]
+    ws.driver.click(HEAD, receipt, "Cancel this request", channel="D" + HEAD)  # someone else's button
+    assert "Only the member of staff who asked" in ws.sim.ephemerals(HEAD)[-1].text
+    ws.driver.click(REQUESTER, receipt, "Cancel this request")
+    assert "You cancelled your home visit" in ws.dms(REQUESTER)[0].plain() and "[Cancel" not in ws.dms(REQUESTER)[0].plain()
+    for approver in (DSL, DEPUTY, HEAD):
+        assert "*cancelled*" in approval_dm(ws, approver).text and "[Approve]" not in approval_dm(ws, approver).plain()
+    ws.driver.click(REQUESTER, receipt, "Cancel this request")
+    assert "This visit is cancelled" in ws.sim.ephemerals(REQUESTER)[-1].text

@@ -161,6 +161,7 @@ def register(app: App, ctx: Ctx) -> None:
         ack(response_action="clear")
 
     click(actions.APPROVE, lambda user, vid: decide.approve(ctx, user, vid))
+    click(actions.CANCEL_VISIT, lambda user, vid: decide.cancel(ctx, user, vid))
     form_button(actions.DECLINE, lambda user, vid: decide.check_can_decide(ctx, user, vid), forms.decline_view)
     form(actions.DECLINE_FORM, "reason", lambda user, vid, reason: decide.decline(ctx, user, vid, reason))
 
