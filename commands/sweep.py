@@ -8,6 +8,7 @@ from commands.context import Ctx
 from commands.logsafe import log_failure
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, mention
+from flows.retention import purge
 from flows.visit import expire
 from storage.store import Tx
 
@@ -128,11 +129,22 @@ def fall_back(ctx: Ctx) -> int:
     return queued
 
 
+def purge_expired(ctx: Ctx) -> int:
+    """Personal details of visits finished longer ago than the policy's retention are removed."""
+    now = ctx.now()
+    with ctx.store.transaction() as tx:
+        due = tx.to_purge(now - ctx.policy.retention)
+        for visit in due:
+            tx.save_purged(purge(visit), now)
+            tx.audit("visitsafe", "purged", now, visit.id)
+    return len(due)
+
+
 def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     """One tick, if this process holds the lease: everything due is handled; safe to run any number of times."""
     if not holds_lease(ctx, holder):
         return {"skipped": 1}
-    done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx)}
+    done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "purged": purge_expired(ctx)}
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

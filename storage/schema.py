@@ -137,3 +137,13 @@ def _rounds(db: Database) -> None:
         CREATE INDEX visits_round ON visits(round_lead) WHERE round_lead IS NOT NULL;
         """
     )
+
+
+@migrations(name="0004_retention")
+def _retention(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE INDEX visits_to_purge ON visits(updated_at)
+            WHERE purged_at IS NULL AND state IN ('declined', 'cancelled', 'expired', 'returned', 'closed');
+        """
+    )

@@ -394,6 +394,31 @@ class Tx:
         )
         return next((v for v in live if user in v.team), None)
 
+    def to_purge(self, finished_before: datetime, limit: int = 200) -> list[Visit]:
+        """Finished visits last changed before the cutoff whose personal details are still held."""
+        return self.visits_where(
+            "purged_at IS NULL AND state IN ('declined', 'cancelled', 'expired', 'returned', 'closed') AND updated_at < ?",
+            [ts(finished_before)],
+            order=f"updated_at LIMIT {int(limit)}",
+        )
+
+    def save_purged(self, visit: Visit, now: datetime) -> None:
+        """Write a purged visit, and drop the copies of its messages (they quote its details)."""
+        row = _visit_row(visit, now, self.policy)
+        # The finishing time stays what it was: purging is not an event in the visit's life.
+        row["updated_at"] = self.db.conn.execute("SELECT updated_at FROM visits WHERE id = ?", [visit.id]).fetchone()[0]
+        self.db.conn.execute(
+            f"UPDATE visits SET {', '.join(f'{k} = ?' for k in row)}, purged_at = ? WHERE id = ?",
+            [*row.values(), ts(now), visit.id],
+        )
+        for d in visit.decisions:
+            self.db.conn.execute("UPDATE approvals SET reason = ? WHERE visit_id = ? AND slot = ?", [d.reason, visit.id, d.slot])
+        self.db.conn.execute("DELETE FROM outbox WHERE visit_id = ? AND status != 'pending'", [visit.id])
+        self.db.conn.execute(
+            "DELETE FROM message_refs WHERE ref LIKE ? OR ref LIKE ? OR ref LIKE ? OR ref = ?",
+            [f"approval:{visit.id}:%", f"alert:{visit.id}:%", f"checkin:{visit.id}:%", f"request:{visit.id}"],
+        )
+
     def rest_of_round(self, visit: Visit) -> list[Visit]:
         """The visits of a round still to come after this one, in order."""
         if visit.round_lead is None:
