@@ -307,3 +307,13 @@ def test_requester_cancels_and_the_approvers_are_told(workspace):
         assert "*cancelled*" in approval_dm(ws, approver).text and "[Approve]" not in approval_dm(ws, approver).plain()
     ws.driver.click(REQUESTER, receipt, "Cancel this request")
     assert "This visit is cancelled" in ws.sim.ephemerals(REQUESTER)[-1].text
+
+
+def test_healthz_turns_red_when_the_sweep_has_not_run_for_three_intervals(workspace):
+    ws = workspace
+    ws.runtime.tick()
+    ws.clock.advance(timedelta(seconds=45))
+    assert ws.runtime.health()[0] is True
+    ws.clock.advance(timedelta(seconds=1))
+    healthy, status = ws.runtime.health()
+    assert not healthy and status["status"] == "degraded" and status["scheduler"]["age_seconds"] == 46.0
