@@ -473,3 +473,25 @@ def test_back_early_leaves_the_rest_of_the_round_approved(workspace):
     back = ws.driver.command(REQUESTER, "/back")
     assert "Not reached on this round: #2; they stay approved" in back.text
     assert "You are out on visit #2" in ws.driver.command(REQUESTER, "/out").text
+
+
+def test_two_instances_on_one_database_never_double_alert(workspace):
+    from bot.runtime import Runtime
+
+    ws = workspace
+    second = Runtime(ws.settings, ws.runtime.policy, ws.clock, process_before_response=True)
+    try:
+        out_at_ten(ws)
+        for minute in (30, 45, 50, 55):
+            ws.clock.set(ws.clock().replace(hour=10, minute=minute))
+            second.tick()  # whichever instance holds the lease sweeps and sends; the other skips
+            ws.runtime.tick()
+        assert sum("Still OK?" in m.plain() for m in ws.dms(REQUESTER)) == 1
+        ws.clock.set(ws.clock().replace(hour=11, minute=30))
+        for runtime in (second, ws.runtime, second, ws.runtime):
+            runtime.tick()
+        assert len(alerts_in(ws, OFFICE_CHANNEL)) == 1 and len(alerts_in(ws, SAFEGUARDING_CHANNEL)) == 1
+        posted = [c for c in ws.sim.calls_to("chat.postMessage") if not c.failed]
+        assert len(posted) == len({(c.params["channel"], c.params["text"]) for c in posted})
+    finally:
+        second.stop()
