@@ -77,31 +77,32 @@ def test_sigkill_then_restart_sends_each_due_alert_exactly_once(tmp_path):
     (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(raw))
     policy = parse_policy(raw)
     store = Store(tmp_path / "visitsafe.db", policy)
-    start = datetime.now(timezone.utc)
-    with store.transaction() as tx:
-        # Visit 1 fell due while the bot was down; visit 2 falls due after the first process is killed.
-        overdue = make_visit(policy, state=State.approved)
-        overdue = go_out(overdue, REQUESTER, start - timedelta(minutes=30), start - timedelta(seconds=10), policy)
-        first = tx.add_visit(overdue, start)
-        later = make_visit(policy, state=State.approved)
-        later = go_out(later, REQUESTER, start - timedelta(minutes=30), start + timedelta(seconds=9), policy)
-        second = tx.add_visit(later, start)
 
+    def seed(expected_return: datetime):
+        visit = go_out(make_visit(policy, state=State.approved), REQUESTER, expected_return - timedelta(minutes=30), expected_return, policy)
+        with store.transaction() as tx:
+            return tx.add_visit(visit, datetime.now(timezone.utc))
+
+    # Visit 1 fell due while the bot was down.
+    first = seed(datetime.now(timezone.utc) - timedelta(seconds=10))
     with SimSlack() as sim:
         one = serve(tmp_path, sim)
         try:
             # Catch-up at start-up: tiers 0, 1 and 2 of visit 1, each delivered and marked sent.
-            wait_for(lambda: sum(alerts_for(sim, first.id).values()) == 5 and pending(store) == 0, 20, "visit 1's catch-up")
+            wait_for(lambda: sum(alerts_for(sim, first.id).values()) == 5 and pending(store) == 0, 30, "visit 1's catch-up")
+            # Visit 2 is out while the first process runs, and falls due only after it is killed.
+            second_due = datetime.now(timezone.utc) + timedelta(seconds=3)
+            second = seed(second_due)
         finally:
             one.kill()  # SIGKILL: no clean shutdown, the lease is left behind
             one.wait()
         assert alerts_for(sim, second.id) == Counter()
 
-        # Restart once visit 2 is past its first three tiers.
-        time.sleep(max(0.0, (start + timedelta(seconds=14) - datetime.now(timezone.utc)).total_seconds()))
+        # Restart once visit 2 is past its first three tiers (0 s, 2 s, 4 s after its expected return).
+        time.sleep(max(0.0, (second_due + timedelta(seconds=4.5) - datetime.now(timezone.utc)).total_seconds()))
         two = serve(tmp_path, sim)
         try:
-            wait_for(lambda: sum(alerts_for(sim, second.id).values()) == 5 and pending(store) == 0, 20, "visit 2's tiers")
+            wait_for(lambda: sum(alerts_for(sim, second.id).values()) == 5 and pending(store) == 0, 30, "visit 2's tiers")
             time.sleep(1.5)  # a few more ticks of the new process: nothing more may be sent
         finally:
             two.kill()
