@@ -167,7 +167,7 @@ class Runtime:
     # Health ----------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """The database, the scheduler's last sweep and the outbox, as a small status."""
+        """The database, the scheduler's last sweep, steps past their time and the outbox, as a small status."""
         now = self.clock()
         status: dict[str, Any] = {"school": self.policy.school}
         healthy = True
@@ -176,6 +176,8 @@ class Runtime:
             last = tx.last_beat("sweep")
             status["database"] = "ok"
             status["outbox"] = tx.outbox_health(now, self.policy.delivery_fallback_after.total_seconds())
+            # A step far past its time is itself an alarm: the sweep is not keeping up.
+            status["late_steps"] = tx.late_steps(now - 2 * self.policy.sweep_interval)
         except Exception as exc:  # noqa: BLE001 - health must answer even when the database cannot
             return False, {**status, "database": f"error: {type(exc).__name__}"}
         limit = 3 * self.policy.sweep_interval.total_seconds()
@@ -186,7 +188,7 @@ class Runtime:
             "last_sweep": last.isoformat() if last else None,
             "age_seconds": None if age is None else round(age, 1),
         }
-        if not fresh or status["outbox"]["late"] or status["outbox"]["failed"]:
+        if not fresh or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"]:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"
         return healthy, status

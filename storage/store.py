@@ -355,14 +355,20 @@ class Tx:
         row = self.db.conn.execute("SELECT channel, ts FROM message_refs WHERE ref = ?", [ref]).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def outbox_health(self, now: datetime, late_after_s: float) -> dict[str, int]:
-        """Counts the health check reports: queued, late (queued too long) and failed messages."""
+    def outbox_health(self, now: datetime, late_after_s: float, failed_within_s: float = 86400.0) -> dict[str, int]:
+        """Counts the health check reports: queued, late (queued too long) and failed (in the last day) messages."""
         pending, late, failed = self.db.conn.execute(
             "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'pending' AND created_at < ?), 0),"
-            " COALESCE(SUM(status = 'failed'), 0) FROM outbox",
-            [ts(now) - late_after_s],
+            " COALESCE(SUM(status = 'failed' AND created_at > ?), 0) FROM outbox",
+            [ts(now) - late_after_s, ts(now) - failed_within_s],
         ).fetchone()
         return {"queued": pending, "late": late, "failed": failed}
+
+    def late_steps(self, before: datetime) -> int:
+        """Live visits whose next check-in, tier or repeat should have been handled before `before`."""
+        return self.db.conn.execute(
+            "SELECT COUNT(*) FROM visits INDEXED BY visits_due WHERE next_due_at IS NOT NULL AND next_due_at < ?", [ts(before)]
+        ).fetchone()[0]
 
     # Heartbeats -------------------------------------------------------------
 

@@ -495,3 +495,23 @@ def test_two_instances_on_one_database_never_double_alert(workspace):
         assert len(posted) == len({(c.params["channel"], c.params["text"]) for c in posted})
     finally:
         second.stop()
+
+
+def test_healthz_shows_a_step_far_past_its_time_and_recent_failures_only(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    ws.clock.set(ws.clock().replace(hour=10, minute=30, second=31))  # check-in due at 10:30, no sweep yet
+    with ws.runtime.store.transaction() as tx:
+        tx.beat("sweep", ws.clock())  # the scheduler looks alive, but the step is 31 s late
+    healthy, status = ws.runtime.health()
+    assert not healthy and status["late_steps"] == 1
+    ws.runtime.tick()
+    assert ws.runtime.health() == (True, ws.runtime.health()[1]) and ws.runtime.health()[1]["late_steps"] == 0
+
+    ws.sim.lose_channel(OFFICE_CHANNEL)
+    answer_checkin(ws)
+    at(ws, 11, 0)
+    assert ws.runtime.health()[1]["outbox"]["failed"] == 1
+    ws.clock.advance(timedelta(days=1, seconds=1))
+    ws.runtime.tick()
+    assert ws.runtime.health()[1]["outbox"]["failed"] == 0
