@@ -9,7 +9,7 @@ from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
 from flows.messages import Button, esc
-from flows.visit import LIVE, NotAllowed, State, Visit, come_back, go_out, move_on, planned_return
+from flows.visit import NotAllowed, State, Visit, come_back, go_out, move_on, planned_return
 from flows.visit import start_round as start_round_of
 from storage.store import Tx
 
@@ -27,9 +27,9 @@ def out(ctx: Ctx, user: str, text: str) -> Reply:
     """Start the user's approved visit (or offer a choice when there are several)."""
     text = text.strip()
     tx = ctx.store.read()
-    live = tx.visits_of(user, set(LIVE))
+    live = tx.live_visit_of(user)
     if live:
-        raise CommandError(f"You are already out on visit #{live[0].id}. Use `/back` when you return.")
+        raise CommandError(f"You are already out on visit #{live.id}. Use `/back` when you return.")
     ready = tx.visits_of(user, {State.approved})
     if not ready:
         waiting = tx.visits_of(user, {State.requested})
@@ -124,7 +124,7 @@ def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
         visit = tx.visit(visit_id)
         if visit is None:
             raise CommandError("That visit no longer exists.")
-        if tx.visits_of(user, set(LIVE)):
+        if tx.live_visit_of(user):
             raise CommandError("You are already out on a visit. Use `/back` when you return.")
         expected = _expected_return(ctx, visit, text, now)
         try:

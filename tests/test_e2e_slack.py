@@ -317,3 +317,15 @@ def test_healthz_turns_red_when_the_sweep_has_not_run_for_three_intervals(worksp
     ws.clock.advance(timedelta(seconds=1))
     healthy, status = ws.runtime.health()
     assert not healthy and status["status"] == "degraded" and status["scheduler"]["age_seconds"] == 46.0
+
+
+def test_a_companion_out_on_a_visit_cannot_start_another(workspace):
+    ws = workspace
+    request_visit(ws)
+    request_visit(ws, user=COMPANION, details=visit_form(pupil_ref="EF789", start_time="11:00"), risk=risk_form(companions=[SENIOR]))
+    for approver in (DSL, HEAD):
+        for dm in [m for m in ws.dms(approver) if "[Approve]" in m.plain()]:
+            ws.driver.click(approver, dm, "Approve")
+    ws.clock.advance(timedelta(hours=1))
+    assert "You are out on visit #1" in ws.driver.command(REQUESTER, "/out").text
+    assert "already out on visit #1" in ws.driver.command(COMPANION, "/out").text
