@@ -80,7 +80,7 @@ def start_round(ctx: Ctx, user: str, visit_ids: list[int], text: str) -> Reply:
             tx.save_visit(visit, now)
         first = started[0]
         tx.audit(user, "out_round", now, first.id, visits=[v.id for v in started], expected_return=expected.isoformat())
-        tx.send([notices.office_board_round(started, ctx.policy)], now, first.id)
+        tx.send(notices.office_board_round(started, ctx.policy), now, first.id)
     ctx.wake()
     return Reply(
         f"You are out on a round of {len(started)} visits, starting with #{first.id} ({esc(first.details.pupil_ref)});"
@@ -107,7 +107,7 @@ def next_visit(ctx: Ctx, user: str) -> Reply:
         tx.save_visit(done, now)
         tx.save_visit(moved, now)
         tx.audit(user, "next_in_round", now, moved.id, previous=done.id)
-        tx.send([notices.office_board_moved_on(done, moved, len(following) - 1, ctx.policy)], now, moved.id)
+        tx.send(notices.office_board_moved_on(done, moved, len(following) - 1, ctx.policy), now, moved.id)
     ctx.wake()
     left = len(following) - 1
     return Reply(
@@ -134,7 +134,7 @@ def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
             raise CommandError(str(exc)) from None
         tx.save_visit(visit, now)
         tx.audit(user, "out", now, visit.id, expected_return=expected.isoformat())
-        tx.send([notices.office_board_out(visit, ctx.policy)], now, visit.id)
+        tx.send(notices.office_board_out(visit, ctx.policy), now, visit.id)
     ctx.wake()
     due = notices.clock(expected, ctx.policy)
     return Reply(
@@ -161,7 +161,7 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
         tx.save_visit(visit, now)
         tx.audit(user, "back_home" if home else "back", now, visit.id)
         tx.send(
-            [notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
+            [*notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
             now,
             visit.id,
         )

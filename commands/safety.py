@@ -137,7 +137,7 @@ def extend(ctx: Ctx, user: str, text: str) -> Reply:
         tx.save_visit(visit, now)
         tx.audit(user, "extended", now, visit.id, expected_return=new_return.isoformat())
         tx.send(
-            [alerts.board_extended(visit, now, ctx.policy), *contact_updates(ctx, tx, visit, now, f"extend{int(now.timestamp())}")],
+            [*alerts.board_extended(visit, now, ctx.policy), *contact_updates(ctx, tx, visit, now, f"extend{int(now.timestamp())}")],
             now,
             visit.id,
         )
@@ -188,7 +188,7 @@ def _act(ctx: Ctx, user: str, visit_id: int, action: str, change, note: str | No
         tx.audit(user, action, now, visit.id)
         messages = contact_updates(ctx, tx, visit, now, f"{action}{int(now.timestamp())}")
         if action == "confirmed_safe":
-            messages.append(alerts.board_safe(visit, now, ctx.policy))
+            messages += alerts.board_safe(visit, now, ctx.policy)
         tx.send(messages, now, visit.id)
     ctx.wake()
     return visit

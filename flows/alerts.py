@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Callable
 
 from flows import actions
+from flows.audiences import destinations
 from flows.messages import Button, Message, esc, mention
-from flows.notices import clock, people
-from flows.policy import Policy, Role
+from flows.notices import board, clock, people
+from flows.policy import Policy
 from flows.request import TRAVEL_MODES
 from flows.visit import Visit
 from flows.watch import Alarm, overdue_minutes
@@ -78,19 +79,6 @@ def safety_log(visit: Visit, phones: Phones, policy: Policy) -> tuple[tuple[str,
 
 def _staff(visit: Visit) -> str:
     return people(visit.team)
-
-
-def destinations(audience: str, visit: Visit, policy: Policy) -> list[str]:
-    """Where one audience name of the ladder sends to (the visiting team never alerts itself)."""
-    if audience == "visitor":
-        return [visit.requester]
-    if audience == "companions":
-        return list(visit.companions)
-    if audience == "office":
-        return [policy.channels.office]
-    if audience == "safeguarding":
-        return [policy.channels.safeguarding]
-    return [u for u in policy.roles.holders(Role(audience)) if u not in visit.team]
 
 
 def fallback_for(destination: str, visit: Visit, policy: Policy) -> tuple[str, ...]:
@@ -281,20 +269,22 @@ def alert_updates(visit: Visit, refs: list[tuple[str, str]], now: datetime, poli
     return updates
 
 
-def board_extended(visit: Visit, now: datetime, policy: Policy) -> Message:
+def board_extended(visit: Visit, now: datetime, policy: Policy) -> list[Message]:
     """The office board after /extend."""
     assert visit.expected_return is not None
-    return Message(
-        to=policy.channels.office,
-        text=f":hourglass_flowing_sand: {_staff(visit)} extended visit #{visit.id} at {clock(now, policy)}: now due back *{clock(visit.expected_return, policy)}*.",
-        key=f"board-extend:{visit.id}:{int(now.timestamp())}",
+    return board(
+        visit,
+        f":hourglass_flowing_sand: {_staff(visit)} extended visit #{visit.id} at {clock(now, policy)}: now due back *{clock(visit.expected_return, policy)}*.",
+        f"board-extend:{visit.id}:{int(now.timestamp())}",
+        policy,
     )
 
 
-def board_safe(visit: Visit, now: datetime, policy: Policy) -> Message:
+def board_safe(visit: Visit, now: datetime, policy: Policy) -> list[Message]:
     """The office board when someone confirms the visitor safe."""
-    return Message(
-        to=policy.channels.office,
-        text=f":white_check_mark: {_staff(visit)} confirmed safe by {mention(visit.watch.safe_by or '')} at {clock(now, policy)} (visit #{visit.id}).",
-        key=f"board-safe:{visit.id}",
+    return board(
+        visit,
+        f":white_check_mark: {_staff(visit)} confirmed safe by {mention(visit.watch.safe_by or '')} at {clock(now, policy)} (visit #{visit.id}).",
+        f"board-safe:{visit.id}",
+        policy,
     )

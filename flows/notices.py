@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flows import actions
 from flows.approvals import ROLE_NAMES, everyone, waiting_for
+from flows.audiences import destinations
 from flows.durations import format_duration
 from flows.messages import Button, Message, esc, mention
 from flows.policy import Policy
@@ -173,48 +174,61 @@ def safety_checklist(policy: Policy) -> str:
     return "\n".join(f"• {item}" for item in policy.safety_checklist)
 
 
-def office_board_out(visit: Visit, policy: Policy) -> Message:
-    """A line on the office board: who is out and when they are due (no address on the board)."""
+def board(visit: Visit, text: str, key: str, policy: Policy) -> list[Message]:
+    """A line on the office board, for every audience the policy's `board` names (never an address)."""
+    return [
+        Message(to=to, text=text, key=f"{key}:{to}")
+        for audience in policy.board
+        for to in destinations(audience, visit, policy)
+    ]
+
+
+def office_board_out(visit: Visit, policy: Policy) -> list[Message]:
+    """Who is out and when they are due."""
     assert visit.expected_return is not None
-    return Message(
-        to=policy.channels.office,
-        text=f":walking: {people(visit.team)} left for a home visit (visit #{visit.id})"
+    return board(
+        visit,
+        f":walking: {people(visit.team)} left for a home visit (visit #{visit.id})"
         f" at {clock(visit.departed_at or visit.expected_return, policy)}; due back *{clock(visit.expected_return, policy)}*.",
-        key=f"board-out:{visit.id}",
+        f"board-out:{visit.id}",
+        policy,
     )
 
 
-def office_board_back(visit: Visit, policy: Policy) -> Message:
-    """The office board line when the visit is over."""
+def office_board_back(visit: Visit, policy: Policy) -> list[Message]:
+    """The visit is over."""
     assert visit.returned_at is not None
     plural = len(visit.team) > 1
     where = f"{'are' if plural else 'is'} safe and {'have' if plural else 'has'} gone home" if visit.returned_home else ("are back" if plural else "is back")
-    return Message(
-        to=policy.channels.office,
-        text=f":white_check_mark: {people(visit.team)} {where} from visit #{visit.id} at {clock(visit.returned_at, policy)}.",
-        key=f"board-back:{visit.id}",
+    return board(
+        visit,
+        f":white_check_mark: {people(visit.team)} {where} from visit #{visit.id} at {clock(visit.returned_at, policy)}.",
+        f"board-back:{visit.id}",
+        policy,
     )
 
 
-def office_board_round(visits: list[Visit], policy: Policy) -> Message:
-    """The board line for a round: which visit is current, when the whole trip is due back."""
+def office_board_round(visits: list[Visit], policy: Policy) -> list[Message]:
+    """A round: which visit is current, when the whole trip is due back."""
     first = visits[0]
     assert first.expected_return is not None
     order = " → ".join(f"#{v.id}" for v in visits)
-    return Message(
-        to=policy.channels.office,
-        text=f":walking: {people(first.team)} left on a round of {len(visits)} home visits ({order}) at"
+    return board(
+        first,
+        f":walking: {people(first.team)} left on a round of {len(visits)} home visits ({order}) at"
         f" {clock(first.departed_at or first.expected_return, policy)}; now at #{first.id}; due back *{clock(first.expected_return, policy)}*.",
-        key=f"board-round:{first.id}",
+        f"board-round:{first.id}",
+        policy,
     )
 
 
-def office_board_moved_on(done: Visit, current: Visit, left: int, policy: Policy) -> Message:
-    """The board line when the visitor moves on to the next address of a round."""
+def office_board_moved_on(done: Visit, current: Visit, left: int, policy: Policy) -> list[Message]:
+    """The visitor moves on to the next address of a round."""
     assert current.expected_return is not None and current.departed_at is not None
-    return Message(
-        to=policy.channels.office,
-        text=f":arrow_right: {people(current.team)} moved on from #{done.id} to #{current.id} at {clock(current.departed_at, policy)}"
+    return board(
+        current,
+        f":arrow_right: {people(current.team)} moved on from #{done.id} to #{current.id} at {clock(current.departed_at, policy)}"
         f" ({left} more after this); due back *{clock(current.expected_return, policy)}*.",
-        key=f"board-next:{current.id}",
+        f"board-next:{current.id}",
+        policy,
     )

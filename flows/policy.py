@@ -195,7 +195,18 @@ class Policy(_Strict):
     record_deadline: Duration = timedelta(hours=24)
     retention: Duration = timedelta(days=365)
     safety_checklist: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKLIST))
+    # Who sees the office board lines (out, back, extended, safe); Hampton: "the office and the HoS".
+    board: list[str] = Field(default_factory=lambda: ["office"], min_length=1)
     staff: dict[str, StaffMember] = Field(default_factory=dict)
+
+    @field_validator("board")
+    @classmethod
+    def _board_audiences(cls, value: list[str]) -> list[str]:
+        allowed = [a for a in AUDIENCES if a not in PERSON_AUDIENCES]
+        unknown = [a for a in value if a not in allowed]
+        if unknown:
+            raise ValueError(f"unknown audience {unknown[0]!r}: use {', '.join(allowed)}")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -329,3 +329,31 @@ def test_a_companion_out_on_a_visit_cannot_start_another(workspace):
     ws.clock.advance(timedelta(hours=1))
     assert "You are out on visit #1" in ws.driver.command(REQUESTER, "/out").text
     assert "already out on visit #1" in ws.driver.command(COMPANION, "/out").text
+
+
+def test_board_lines_go_to_every_audience_the_policy_names(tmp_path, clock):
+    from tests.conftest import Workspace, make_policy
+
+    ws = Workspace(tmp_path, make_policy(board=["office", "head"]), clock)
+    try:
+        request_visit(ws)
+        for approver in (DSL, HEAD):
+            ws.driver.click(approver, approval_dm(ws, approver), "Approve")
+        ws.clock.advance(timedelta(hours=1))
+        ws.driver.command(REQUESTER, "/out", "45m")
+        for place in (OFFICE_CHANNEL, HEAD):
+            line = [m.plain() for m in ws.sim.messages(place) if "left for a home visit" in m.plain()]
+            assert len(line) == 1 and "due back *10:45*" in line[0] and "Example Road" not in line[0]
+        assert not any("left for a home visit" in m.plain() for m in ws.dms(DSL))
+    finally:
+        ws.close()
+
+
+def test_policy_refuses_an_unknown_board_audience():
+    import pytest as _pytest
+
+    from flows.policy import PolicyError, parse_policy
+    from tests.conftest import POLICY
+
+    with _pytest.raises(PolicyError, match="board.*unknown audience 'visitor'"):
+        parse_policy({**POLICY, "board": ["visitor"]})

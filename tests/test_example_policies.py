@@ -329,3 +329,8 @@ def test_reference_documents_every_key():
         assert f"`{role.value}`" in text
     for audience in AUDIENCES:
         assert f"`{audience}`" in text
+
+
+def test_hampton_board_goes_to_the_office_and_the_head_of_school():
+    policy = load_policy(EXAMPLES / "hampton-infant-school.yml")
+    assert policy.board == ["office", "head"]

@@ -1,0 +1,18 @@
+"""Who an audience name in the policy (office, safeguarding, visitor, a role...) reaches for one visit."""
+from __future__ import annotations
+
+from flows.policy import Policy, Role
+from flows.visit import Visit
+
+
+def destinations(audience: str, visit: Visit, policy: Policy) -> list[str]:
+    """The channel or user ids an audience name sends to (roles never include the visiting team)."""
+    if audience == "visitor":
+        return [visit.requester]
+    if audience == "companions":
+        return list(visit.companions)
+    if audience == "office":
+        return [policy.channels.office]
+    if audience == "safeguarding":
+        return [policy.channels.safeguarding]
+    return [u for u in policy.roles.holders(Role(audience)) if u not in visit.team]
