@@ -39,7 +39,6 @@ import http.client
 import itertools
 import json
 import logging
-import math
 import multiprocessing
 import os
 import platform
@@ -62,7 +61,7 @@ from bot.simslack.driver import command_body, Response
 from commands import decide, request
 from flows.policy import Policy, parse_policy
 from flows.visit import Decision, State, Visit
-from school import DSL, HEAD, OFFICE, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, policy  # noqa: E402  (benchmarks/school.py)
+from common import DSL, HEAD, OFFICE, nearest_rank, policy  # noqa: E402  (benchmarks/common.py)
 
 SLACK_ACK_LIMIT_MS = 3000.0
 
@@ -120,11 +119,6 @@ def risk_raw(partner: str) -> dict[str, Any]:
         "other_concerns": None,
         "companions": (partner,),
     }
-
-
-def nearest_rank(ordered: list[float], pct: float) -> float:
-    """The nearest-rank percentile of an ascending list."""
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 @dataclass

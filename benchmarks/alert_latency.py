@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import multiprocessing
 import os
 import platform
@@ -58,7 +57,7 @@ from flows.request import RiskAnswers, VisitDetails
 from flows.risk import assess
 from flows.visit import Decision, State, Visit, go_out
 from storage.store import Store
-from school import DSL, HEAD, OFFICE, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, policy  # noqa: E402  (benchmarks/school.py)
+from common import DSL, HEAD, OFFICE, nearest_rank, policy  # noqa: E402  (benchmarks/common.py)
 
 GOAL_MARGIN_S = 1.0  # the goal: p99 < sweep_interval + 1 s
 
@@ -85,11 +84,6 @@ def slack_users(n: int) -> dict[str, dict[str, Any]]:
         users[visitor(i)] = {"name": f"Visitor {i}", "phone": f"07700 9{i:05d}"}
         users[partner(i)] = {"name": f"Partner {i}", "phone": f"07700 8{i:05d}"}
     return users
-
-
-def nearest_rank(ordered: list[float], pct: float) -> float:
-    """The nearest-rank percentile of an ascending list."""
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def summary(values: list[float]) -> dict[str, Any]:

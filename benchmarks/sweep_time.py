@@ -36,7 +36,6 @@ import cProfile
 import io
 import json
 import logging
-import math
 import os
 import platform
 import pstats
@@ -58,7 +57,7 @@ from flows.request import RiskAnswers, VisitDetails
 from flows.risk import assess
 from flows.visit import Decision, State, Visit, Watch, go_out
 from storage.store import DUE_SQL, Store
-from school import DSL, HEAD, OFFICE, OFFICE_CHANNEL, SAFEGUARDING_CHANNEL, policy  # noqa: E402  (benchmarks/school.py)
+from common import DSL, HEAD, nearest_rank, policy  # noqa: E402  (benchmarks/common.py)
 
 GOAL_SIZE, GOAL_MS = 10_000, 50.0
 BATCH = 5_000
@@ -69,11 +68,6 @@ SCHOOL_POLICY = policy(checkin_interval="30m", sweep_interval="15s")
 # Monday 23 November 2026, 11:00 in London (GMT): the clock never moves.
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc)
 LIVE_STATES = "('out', 'overdue', 'emergency')"
-
-
-def nearest_rank(ordered: list[float], pct: float) -> float:
-    """The nearest-rank percentile of an ascending list."""
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 @dataclass

@@ -5,7 +5,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from pydantic import ValidationError

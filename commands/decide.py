@@ -44,7 +44,7 @@ def _decide(ctx: Ctx, user: str, visit_id: int, reason: str | None) -> Reply:
     if visit.state is State.approved:
         return Reply(f"Approved. Visit #{visit.id} can now go ahead; the requester has been told.")
     if visit.state is State.declined:
-        return Reply(f"Declined. The requester has been told your reason.")
+        return Reply("Declined. The requester has been told your reason.")
     return Reply(f"Approved. Visit #{visit.id} still needs: " + ", ".join(s.name for s in approvals.waiting_for(visit)))
 
 

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from flows.policy import Policy, Role
+from flows.policy import Policy
 from flows.request import RiskAnswers, VisitDetails, outside_hours
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import (
-    COMPANION, DEPUTY, DSL, HEAD, OFFICE, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL, make_policy, risk_form, visit_form,
+    DEPUTY, DSL, HEAD, OFFICE, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL, make_policy, visit_form,
 )
 from tests.test_e2e_slack import approval_dm, request_visit
 

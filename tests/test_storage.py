@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+
 from datetime import timedelta
 
 import pytest

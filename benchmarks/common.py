@@ -1,6 +1,7 @@
-"""The benchmark school: the demo's people, channels and policy (bot/demo.py), shared by every script."""
+"""What every benchmark shares: the demo's school (people, channels, policy) and nearest-rank percentiles."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bot.demo import DEMO_POLICY
@@ -13,3 +14,8 @@ def policy(**changes: Any) -> dict[str, Any]:
     """The demo's policy for "Benchmark Primary", with some settings changed (None removes one)."""
     merged = {**DEMO_POLICY, "school": "Benchmark Primary", **changes}
     return {key: value for key, value in merged.items() if value is not None}
+
+
+def nearest_rank(ordered: list[float], pct: float) -> float:
+    """The nearest-rank percentile of an ascending list."""
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
