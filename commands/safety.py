@@ -62,13 +62,11 @@ def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Act
             outcome = (not_duress or action)(tx, now)
         else:
             # Work out the normal outcome, then undo it: only the alarm is kept.
-            tx.db.conn.execute("SAVEPOINT duress")
-            try:
-                outcome = action(tx, now)
-            except CommandError as exc:
-                outcome = exc
-            tx.db.conn.execute("ROLLBACK TO duress")
-            tx.db.conn.execute("RELEASE duress")
+            with ctx.store.savepoint(tx, keep=False):
+                try:
+                    outcome = action(tx, now)
+                except CommandError as exc:
+                    outcome = exc
             visit = tx.live_visit_of(user)
             # The audit records that a duress alarm was raised, never the word.
             if visit is None:

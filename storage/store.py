@@ -111,8 +111,11 @@ class Store:
             db.conn.execute("COMMIT")
 
     @contextmanager
-    def savepoint(self, tx: "Tx") -> Iterator["Tx"]:
-        """A step inside a transaction that can fail alone: its changes are undone, the rest stand."""
+    def savepoint(self, tx: "Tx", keep: bool = True) -> Iterator["Tx"]:
+        """A step inside a transaction that can fail alone: its changes are undone, the rest stand.
+
+        With keep=False the step's changes are always undone (a dry run inside the transaction).
+        """
         tx.db.conn.execute("SAVEPOINT step")
         try:
             yield tx
@@ -120,8 +123,9 @@ class Store:
             tx.db.conn.execute("ROLLBACK TO step")
             tx.db.conn.execute("RELEASE step")
             raise
-        else:
-            tx.db.conn.execute("RELEASE step")
+        if not keep:
+            tx.db.conn.execute("ROLLBACK TO step")
+        tx.db.conn.execute("RELEASE step")
 
     def read(self) -> "Tx":
         """Repository access outside a transaction, for reads."""

@@ -44,3 +44,9 @@ def test_flows_never_reads_the_clock():
     for path in (ROOT / "flows").rglob("*.py"):
         text = path.read_text()
         assert "datetime.now(" not in text and "time.time(" not in text and "date.today(" not in text, path
+
+
+def test_only_storage_touches_sqlite():
+    for layer in ("flows", "commands"):
+        for path in (ROOT / layer).rglob("*.py"):
+            assert ".conn." not in path.read_text() and "sqlite3" not in path.read_text(), path

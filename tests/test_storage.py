@@ -359,3 +359,14 @@ def test_a_lease_is_exclusive_until_it_expires_and_can_be_released(tmp_path):
         assert tx.acquire_lease("sweep", "host:2:b", now + timedelta(seconds=6), 3)  # expired: taken over
         assert not tx.release_lease("sweep", "host:1:a")
         assert tx.release_lease("sweep", "host:2:b") and tx.lease_holder("sweep") is None
+
+
+def test_a_savepoint_that_is_not_kept_undoes_only_its_own_step(tmp_path):
+    store = Store(tmp_path / "sp.db")
+    with store.transaction() as tx:
+        tx.audit("U1", "kept", MONDAY_9AM)
+        with store.savepoint(tx, keep=False):
+            tx.audit("U1", "dry run", MONDAY_9AM)
+        tx.audit("U1", "also kept", MONDAY_9AM)
+    actions = [row[0] for row in store.db().execute("SELECT action FROM audit ORDER BY id")]
+    assert actions == ["kept", "also kept"]
