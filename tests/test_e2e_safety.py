@@ -48,6 +48,13 @@ def answer_checkin(ws):
     ws.driver.click(REQUESTER, prompt, "I'm OK")
 
 
+def out_and_checked_in(ws):
+    """Out at 10:00 (due back 10:45), the 10:30 check-in answered: only the ladder is left."""
+    out_at_ten(ws)
+    at(ws, 10, 30)
+    answer_checkin(ws)
+
+
 def test_overdue_visit_escalates_tier_by_tier_and_back_stops_it(workspace):
     ws = workspace
     out_at_ten(ws)
@@ -106,9 +113,7 @@ def test_overdue_visit_escalates_tier_by_tier_and_back_stops_it(workspace):
 
 def test_im_handling_this_pauses_the_next_tier_then_the_ladder_resumes(workspace):
     ws = workspace
-    out_at_ten(ws)
-    at(ws, 10, 30)
-    answer_checkin(ws)
+    out_and_checked_in(ws)
     at(ws, 11, 5)
     [office] = alerts_in(ws, OFFICE_CHANNEL)
     ws.driver.click(OFFICE, office, "I'm handling this")
@@ -126,9 +131,7 @@ def test_im_handling_this_pauses_the_next_tier_then_the_ladder_resumes(workspace
 
 def test_confirmed_safe_with_a_note_ends_the_alert_everywhere(workspace):
     ws = workspace
-    out_at_ten(ws)
-    at(ws, 10, 30)
-    answer_checkin(ws)
+    out_and_checked_in(ws)
     at(ws, 11, 15)
     [office] = alerts_in(ws, OFFICE_CHANNEL)
     ws.driver.click(OFFICE, office, "Reached, safe")
@@ -150,9 +153,7 @@ def test_confirmed_safe_with_a_note_ends_the_alert_everywhere(workspace):
 
 def test_exhausted_ladder_repeats_to_every_dsl_and_the_head_until_confirmed(workspace):
     ws = workspace
-    out_at_ten(ws)
-    at(ws, 10, 30)
-    answer_checkin(ws)
+    out_and_checked_in(ws)
     at(ws, 11, 45)  # catch-up: every tier up to the police one
     heads_before = len(ws.dms(HEAD))
     at(ws, 12, 0)  # repeat_interval 15m
@@ -165,9 +166,7 @@ def test_exhausted_ladder_repeats_to_every_dsl_and_the_head_until_confirmed(work
 
 def test_extend_retimes_the_ladder_and_updates_the_board(workspace):
     ws = workspace
-    out_at_ten(ws)
-    at(ws, 10, 30)
-    answer_checkin(ws)
+    out_and_checked_in(ws)
     ws.clock.set(ws.clock().replace(hour=10, minute=40))
     assert "Now due back at *11:05*" in ws.driver.command(REQUESTER, "/extend", "20m").text
     assert "now due back *11:05*" in ws.channel(OFFICE_CHANNEL)[-1].plain()
@@ -285,9 +284,7 @@ def test_typed_checkin_answer_with_duress_word(workspace):
 
 def test_slack_answering_429_then_500_then_recovering_loses_and_duplicates_nothing(workspace):
     ws = workspace
-    out_at_ten(ws)
-    at(ws, 10, 30)
-    answer_checkin(ws)
+    out_and_checked_in(ws)
     ws.sim.fail("chat.postMessage", 429, times=2, retry_after=1)
     at(ws, 11, 15)  # catch-up: visitor, office, safeguarding + DSLs all due
     assert alerts_in(ws, OFFICE_CHANNEL) == []
@@ -313,9 +310,7 @@ def test_alert_undeliverable_to_a_channel_goes_to_the_dsls_too(tmp_path, clock):
 
     ws = Workspace(tmp_path, make_policy(delivery_fallback_after="60s"), clock)
     try:
-        out_at_ten(ws)
-        at(ws, 10, 30)
-        answer_checkin(ws)
+        out_and_checked_in(ws)
         ws.sim.lose_channel(OFFICE_CHANNEL)  # someone removed the bot from the office channel
         at(ws, 11, 0)
         assert alerts_in(ws, OFFICE_CHANNEL) == []
@@ -335,9 +330,7 @@ def test_alert_held_up_by_an_outage_falls_back_after_the_policy_time(tmp_path, c
 
     ws = Workspace(tmp_path, make_policy(delivery_fallback_after="60s"), clock)
     try:
-        out_at_ten(ws)
-        at(ws, 10, 30)
-        answer_checkin(ws)
+        out_and_checked_in(ws)
         ws.sim.down()
         at(ws, 11, 0)
         at(ws, 11, 0)
@@ -356,9 +349,7 @@ def test_alert_held_up_by_an_outage_falls_back_after_the_policy_time(tmp_path, c
 
 def test_checkin_after_the_expected_return_asks_for_extend_and_changes_nothing(workspace):
     ws = workspace
-    out_at_ten(ws)
-    at(ws, 10, 30)
-    answer_checkin(ws)
+    out_and_checked_in(ws)
     at(ws, 10, 50)
     answer = ws.driver.command(REQUESTER, "/checkin")
     assert "You were due back at 10:45: use `/extend 20m`" in answer.text
