@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
+from flows.durations import format_duration
 from flows.policy import Policy, Role
 from flows.visit import LIVE, NotAllowed, State, Visit, Watch, next_checkin
 
@@ -274,3 +275,12 @@ def after_backward_step(visit: Visit, now: datetime, step: BackwardStep, policy:
         if due is not None and due > now:
             visit = replace(visit, watch=replace(w, next_checkin_at=due))
     return visit
+
+
+def clock_ahead_note(ahead_by: timedelta, since: datetime, policy: Policy) -> str:
+    """Said under every alert while a forward clock step is not put right: it may be early, act on it anyway."""
+    jumped = (since - ahead_by).astimezone(policy.tz).strftime("%H:%M")
+    return (
+        f":clock3: The server clock jumped forward by {format_duration(ahead_by)} at {jumped} and has not been put"
+        " right, so this may have come early. Act on it all the same."
+    )

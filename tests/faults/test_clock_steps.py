@@ -38,8 +38,10 @@ def test_a_day_ahead_then_put_right_every_tier_fires_again_at_its_real_time(work
     for _ in range(5):
         ws.clock.advance(MINUTE)
         ws.runtime.tick()
-    # Never silencing wins: the whole ladder went out at once, each alert once.
+    # Never silencing wins: the whole ladder went out at once, each alert once, saying it may be early.
     assert_each_once_in_order(ws.sim, LADDER_ONCE)
+    [police] = [m.plain() for m in ws.dms(HEAD) if "CONTACT THE POLICE" in m.plain()]
+    assert "The server clock jumped forward by 1d at 10:10 and has not been put right, so this may have come early" in police
     healthy, status = ws.runtime.health()
     assert not healthy and status["clock"]["ahead_by_seconds"] == DAY.total_seconds()
 
@@ -58,6 +60,7 @@ def test_a_day_ahead_then_put_right_every_tier_fires_again_at_its_real_time(work
     # Each tier again at its real time (minutes after 10:15), in ladder order, each once, none lost.
     assert arrived == {REQUESTER: [30], OFFICE_CHANNEL: [45], SAFEGUARDING_CHANNEL: [60], DSL: [60, 90], DEPUTY: [60, 90], HEAD: [90]}
     assert_each_once_in_order(ws.sim, LADDER_ONCE)
+    assert not any("server clock" in m.plain() for m in ws.dms(HEAD))  # put right: no more "may be early"
     healthy, status = ws.runtime.health()
     assert [step["seconds"] for step in status["clock"]["steps_last_day"]] == [DAY.total_seconds(), -DAY.total_seconds()]
     assert status["clock"]["ahead_by_seconds"] is None and not healthy  # degraded for an hour after a step
