@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,10 +19,11 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import system_clock
 from commands.logsafe import log_failure
-from bot.outbox import Dispatcher
+from bot.outbox import MAX_BACKOFF, Dispatcher
 from bot.settings import Settings
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
+from commands.clocksteps import clock_stepped
 from commands.context import Ctx
 from commands.sweep import LEASE, fall_back, holds_lease, sweep
 from flows.policy import Policy
@@ -31,6 +32,11 @@ from storage.store import Store
 log = logging.getLogger("visitsafe")
 
 SWEEP_JOB = "visitsafe-sweep"
+# Wall and monotonic clocks disagreeing by more than this between two ticks is a clock step.
+STEP_TOLERANCE = timedelta(seconds=2)
+# How long a clock step keeps /healthz degraded, and how long it stays listed there.
+STEP_DEGRADES_FOR = timedelta(hours=1)
+STEP_SHOWN_FOR = timedelta(days=1)
 
 
 def _alive(pid: int) -> bool:
@@ -80,10 +86,14 @@ class Runtime:
         policy: Policy,
         clock: Callable[[], datetime] = system_clock,
         process_before_response: bool = False,
+        monotonic: Callable[[], float] | None = None,
     ):
         self.settings = settings
         self.policy = policy
         self.clock = clock
+        # Intervals are measured on a clock no step moves; a test clock brings its own.
+        self.monotonic = monotonic or getattr(clock, "monotonic", time.monotonic)
+        self._last_reading: tuple[datetime, float] | None = None
         self.store = Store(settings.visitsafe_db, policy)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -117,6 +127,7 @@ class Runtime:
         """One sweep, then deliver what it queued."""
         with self._tick_lock:
             try:
+                self.check_clock()
                 done = sweep(self.ctx, self.holder)
                 self.dispatcher.drain()
                 # An alert refused outright just now goes to its other audiences in this same tick.
@@ -124,6 +135,20 @@ class Runtime:
                     self.dispatcher.drain()
             except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log_failure(log, "sweep", exc)
+
+    def check_clock(self) -> timedelta | None:
+        """Compare the wall clock with the monotonic clock since the last tick; handle a step if they disagree."""
+        wall, mono = self.clock(), self.monotonic()
+        last, self._last_reading = self._last_reading, (wall, mono)
+        if last is None:
+            return None
+        size = (wall - last[0]) - timedelta(seconds=mono - last[1])
+        if abs(size) <= STEP_TOLERANCE:
+            return None
+        way = "forward" if size > timedelta(0) else "back"
+        log.warning("wall clock stepped %s by %.0f s (now %s); re-timing the safety net", way, abs(size.total_seconds()), wall.isoformat())
+        clock_stepped(self.ctx, self.holder, size, last[0], MAX_BACKOFF)
+        return size
 
     def reclaim_lease_of_dead_process(self) -> bool:
         """After a crash on this machine, take over at once instead of waiting for the lease to expire."""
@@ -178,6 +203,7 @@ class Runtime:
             status["outbox"] = tx.outbox_health(now, self.policy.delivery_fallback_after.total_seconds())
             # A step far past its time is itself an alarm: the sweep is not keeping up.
             status["late_steps"] = tx.late_steps(now - 2 * self.policy.sweep_interval)
+            status["clock"] = self._clock_health(tx, now)
         except Exception as exc:  # noqa: BLE001 - health must answer even when the database cannot
             return False, {**status, "database": f"error: {type(exc).__name__}"}
         limit = 3 * self.policy.sweep_interval.total_seconds()
@@ -188,10 +214,25 @@ class Runtime:
             "last_sweep": last.isoformat() if last else None,
             "age_seconds": None if age is None else round(age, 1),
         }
-        if not fresh or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"]:
+        if not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"]:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"
         return healthy, status
+
+    @staticmethod
+    def _clock_health(tx: Any, now: datetime) -> dict[str, Any]:
+        """Clock steps of the last day, and a forward step not yet put right (alerts may be early)."""
+        steps = tx.clock_steps_since(now - STEP_SHOWN_FOR)
+        offset = tx.clock_offset()
+        recent = any(abs(now - step["wall_after"]) <= STEP_DEGRADES_FOR for step in steps)
+        return {
+            "steps_last_day": [
+                {"seconds": round(step["seconds"], 1), "wall_before": step["wall_before"].isoformat(), "wall_after": step["wall_after"].isoformat()}
+                for step in steps
+            ],
+            "ahead_by_seconds": None if offset is None else round(offset[0], 1),
+            "degraded": bool(recent or offset),
+        }
 
     # HTTP ------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from commands.context import Ctx
@@ -98,6 +99,10 @@ def _escalate_one(ctx: Ctx, tx: Tx, visit_id: int, now: datetime, phones: dict[s
             messages += alerts.repeat_messages(visit, alarm, now, ctx.policy, phones.get)
         tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
     tx.save_watch(visit, now)
+    offset = tx.clock_offset()
+    if offset is not None:
+        note = watch.clock_ahead_note(timedelta(seconds=offset[0]), offset[1], ctx.policy)
+        messages = [replace(message, notes=(*message.notes, note)) for message in messages]
     return tx.send(messages, now, visit.id)
 
 

@@ -5,9 +5,10 @@ the sweep calls `advance` for each visit whose `next_due` has come.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
+from flows.durations import format_duration
 from flows.policy import Policy, Role
 from flows.visit import LIVE, NotAllowed, State, Visit, Watch, next_checkin
 
@@ -226,3 +227,60 @@ def overdue_minutes(visit: Visit, now: datetime) -> int:
     if anchor is None or now <= anchor:
         return 0
     return int((now - anchor) / timedelta(minutes=1))
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """A backward wall-clock step as it applies to stored times.
+
+    Times written while the clock was ahead (at or after `ahead_since`, when a forward step of
+    `ahead_by` is being put right) move back by the whole step; older times move back only by
+    what the step takes beyond that offset. With no forward step to put right, every time moves
+    back by the step, so each timer still comes at its real (monotonic) moment.
+    """
+
+    back: timedelta
+    ahead_since: datetime | None = None
+    ahead_by: timedelta = timedelta(0)
+
+    def moved(self, moment: datetime | None) -> datetime | None:
+        """Where a stored time belongs on the corrected clock."""
+        if moment is None:
+            return None
+        if self.ahead_since is not None and moment >= self.ahead_since:
+            return moment - self.back
+        return moment - max(self.back - self.ahead_by, timedelta(0))
+
+
+_WATCH_TIMES = tuple(f.name for f in fields(Watch) if "datetime" in str(f.type))
+
+
+def after_backward_step(visit: Visit, now: datetime, step: BackwardStep, policy: Policy) -> Visit:
+    """A live visit after the clock stepped back: timers re-timed, and every tier (and check-in)
+    whose time has not yet come by the corrected clock `now` armed to fire again when it comes."""
+    if visit.state not in LIVE:
+        return visit
+    w = replace(visit.watch, **{name: step.moved(getattr(visit.watch, name)) for name in _WATCH_TIMES})
+    visit = replace(visit, watch=w, departed_at=step.moved(visit.departed_at), expected_return=step.moved(visit.expected_return))
+    if visit.state is State.emergency or w.anchor is None:
+        return visit  # an emergency repeats until someone confirms safety: no ladder to re-arm
+    come = sum(1 for tier in visit.ladder if w.anchor + tier.after <= now)
+    if come < w.tier_sent:
+        # Sent early by a clock that was ahead: a new episode, so the outbox sends them again (new keys).
+        w = replace(w, episode=w.episode + 1, tier_sent=come, repeats=0, fire_now=False)
+        visit = replace(visit, state=State.overdue if come else State.out, watch=w)
+    if visit.state is State.out and w.next_checkin_at is None and w.checkin_deadline is None and visit.expected_return is not None:
+        # A check-in the ahead clock skipped (it thought the visit already due back) comes back.
+        due = next_checkin(w.last_contact_at or visit.departed_at or now, visit.expected_return, policy)
+        if due is not None and due > now:
+            visit = replace(visit, watch=replace(w, next_checkin_at=due))
+    return visit
+
+
+def clock_ahead_note(ahead_by: timedelta, since: datetime, policy: Policy) -> str:
+    """Said under every alert while a forward clock step is not put right: it may be early, act on it anyway."""
+    jumped = (since - ahead_by).astimezone(policy.tz).strftime("%H:%M")
+    return (
+        f":clock3: The server clock jumped forward by {format_duration(ahead_by)} at {jumped} and has not been put"
+        " right, so this may have come early. Act on it all the same."
+    )

@@ -147,3 +147,27 @@ def _retention(db: Database) -> None:
             WHERE purged_at IS NULL AND state IN ('declined', 'cancelled', 'expired', 'returned', 'closed');
         """
     )
+
+
+@migrations(name="0008_clock")
+def _clock(db: Database) -> None:
+    db.executescript(
+        """
+        -- Every wall-clock step a process detected (against its monotonic clock); /healthz shows a day of them.
+        CREATE TABLE clock_steps (
+            id INTEGER PRIMARY KEY,
+            wall_before REAL NOT NULL,         -- what the clock would have said without the step
+            wall_after REAL NOT NULL,          -- what it said
+            seconds REAL NOT NULL,             -- positive: forward
+            holder TEXT NOT NULL               -- the process that saw it
+        );
+        CREATE INDEX clock_steps_after ON clock_steps(wall_after);
+
+        -- A forward step not yet put right (one row at most): times written since `since` may be ahead.
+        CREATE TABLE clock_offset (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            ahead_s REAL NOT NULL,
+            since REAL NOT NULL
+        );
+        """
+    )

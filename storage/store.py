@@ -494,3 +494,51 @@ class Tx:
         )
         row = self.db.conn.execute("SELECT holder FROM leases WHERE name = ?", [name]).fetchone()
         return row is not None and row[0] == holder
+
+    # Clock steps ------------------------------------------------------------
+
+    def add_clock_step(self, wall_before: datetime, wall_after: datetime, holder: str) -> None:
+        """Record a wall-clock step one process detected."""
+        self.db.conn.execute(
+            "INSERT INTO clock_steps (wall_before, wall_after, seconds, holder) VALUES (?, ?, ?, ?)",
+            [ts(wall_before), ts(wall_after), ts(wall_after) - ts(wall_before), holder],  # type: ignore[operator]
+        )
+
+    def clock_steps_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Steps recorded after `since` by the wall clock of the moment (a forward step's row may lie ahead)."""
+        rows = self.db.conn.execute(
+            "SELECT wall_before, wall_after, seconds FROM clock_steps WHERE wall_after > ? OR wall_before > ? ORDER BY id",
+            [ts(since), ts(since)],
+        ).fetchall()
+        return [{"wall_before": dt(b), "wall_after": dt(a), "seconds": s} for b, a, s in rows]
+
+    def clock_offset(self) -> tuple[float, datetime] | None:
+        """(seconds, since) of a forward step not yet put right, if any."""
+        row = self.db.conn.execute("SELECT ahead_s, since FROM clock_offset WHERE id = 1").fetchone()
+        return None if row is None else (row[0], dt(row[1]))  # type: ignore[return-value]
+
+    def set_clock_offset(self, ahead_s: float | None, since: datetime | None = None) -> None:
+        """Remember (or, with None, forget) a forward step not yet put right."""
+        self.db.conn.execute("DELETE FROM clock_offset")
+        if ahead_s is not None:
+            self.db.conn.execute("INSERT INTO clock_offset (id, ahead_s, since) VALUES (1, ?, ?)", [ahead_s, ts(since)])
+
+    def clamp_after_backward_step(self, now: datetime, back_s: float, max_retry_wait_s: float, lease_ttl_s: float) -> int:
+        """After the clock stepped back by `back_s`: times no write could have set by this clock (a retry or a
+        lease further ahead than its longest wait, a queued message created in the future) move back by the
+        step, and never stay beyond that longest wait; returns how many rows moved."""
+        now_s = ts(now)
+        assert now_s is not None
+        moved = self.db.conn.execute(
+            "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at - ?, ?) WHERE status = 'pending' AND next_attempt_at > ?",
+            [back_s, now_s + max_retry_wait_s, now_s + max_retry_wait_s],
+        ).rowcount
+        # The delivery fallback counts from created_at: a future one would hold it back by the step.
+        moved += self.db.conn.execute(
+            "UPDATE outbox SET created_at = MIN(created_at - ?, ?) WHERE status = 'pending' AND created_at > ?", [back_s, now_s, now_s]
+        ).rowcount
+        moved += self.db.conn.execute(
+            "UPDATE leases SET expires_at = MIN(expires_at - ?, ?) WHERE expires_at > ?",
+            [back_s, now_s + lease_ttl_s, now_s + lease_ttl_s],
+        ).rowcount
+        return moved
