@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from flows.durations import format_duration, local_time
 from flows.policy import Policy, Role, Tier
 from flows.request import RiskAnswers, VisitDetails
 from flows.risk import RiskAssessment
@@ -31,6 +32,24 @@ FINISHED = frozenset({State.declined, State.cancelled, State.expired, State.retu
 
 class NotAllowed(Exception):
     """An action the rules do not allow now; the message is said to the user as is."""
+
+
+class TooLong(NotAllowed):
+    """An expected return further off than the policy's `max_visit_length` (the message suits /out)."""
+
+    def __init__(self, limit: str, latest: str):
+        super().__init__(
+            f"That return is more than {limit} from now, the longest visit the policy allows: be back by {latest}."
+            " Give an earlier time, like `/out 1h30m`, and use `/extend` while you are out if you need longer."
+        )
+        self.limit, self.latest = limit, latest
+
+
+def check_within_limit(expected_return: datetime, now: datetime, policy: Policy) -> None:
+    """Raise TooLong if `expected_return` is more than the policy's `max_visit_length` after now."""
+    if expected_return - now > policy.max_visit_length:
+        latest = now + policy.max_visit_length
+        raise TooLong(format_duration(policy.max_visit_length), local_time(latest, now, policy.tz))
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,7 @@ def go_out(visit: Visit, actor: str, now: datetime, expected_return: datetime, p
     check_can_start(visit, actor, policy)
     if expected_return <= now:
         raise NotAllowed("The expected return must be in the future.")
+    check_within_limit(expected_return, now, policy)
     return replace(
         visit,
         state=State.out,
