@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import Enum
 
 from flows.durations import format_duration, local_time
@@ -146,6 +146,21 @@ def expire(visit: Visit, now: datetime) -> Visit:
         raise NotAllowed(f"This visit is {visit.state.value}, not waiting for approval.")
     if now < visit.start_at:
         raise NotAllowed("This request's start time has not passed yet.")
+    return replace(visit, state=State.expired)
+
+
+def end_of_day(moment: datetime, policy: Policy) -> datetime:
+    """Midnight after `moment`, in the school's time zone."""
+    local = moment.astimezone(policy.tz)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=policy.tz)
+
+
+def expire_unstarted(visit: Visit, now: datetime, policy: Policy) -> Visit:
+    """An approved visit nobody signed out for by the end of its day (school time zone)."""
+    if visit.state is not State.approved:
+        raise NotAllowed(f"This visit is {visit.state.value}, not approved and waiting to start.")
+    if now < end_of_day(visit.start_at, policy):
+        raise NotAllowed("This visit's day is not over yet.")
     return replace(visit, state=State.expired)
 
 
