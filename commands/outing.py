@@ -88,6 +88,7 @@ def start_round(ctx: Ctx, user: str, visit_ids: list[int], text: str) -> Reply:
         tx.audit(user, "out_round", now, first.id, visits=[v.id for v in started], expected_return=expected.isoformat())
         tx.send(notices.office_board_round(started, ctx.policy), now, first.id)
     ctx.wake()
+    ctx.warm_phones(first.team)
     return Reply(
         f"You are out on a round of {len(started)} visits, starting with #{first.id} ({esc(first.details.pupil_ref)});"
         f" due back at *{notices.due(expected, now, ctx.policy)}*. Use `/next` as you move on, `/back` at the end.",
@@ -142,6 +143,7 @@ def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
         tx.audit(user, "out", now, visit.id, expected_return=expected.isoformat())
         tx.send(notices.office_board_out(visit, ctx.policy), now, visit.id)
     ctx.wake()
+    ctx.warm_phones(visit.team)  # so an alert about this visit finds the mobiles already cached
     due = notices.due(expected, now, ctx.policy)
     return Reply(
         f"You are out on visit #{visit.id} ({esc(visit.details.pupil_ref)}), due back at *{due}*"

@@ -85,7 +85,8 @@ BATCH = 500
 
 
 def _escalate_batch(ctx: Ctx, due: list[tuple[int, tuple[str, ...]]], now: datetime) -> int:
-    # Phone numbers may need a chat API call: look them up before taking the write lock.
+    # From the directory or the cache, never a remote call: a missing number is looked up in the
+    # background and this tick's alerts say it is unknown rather than wait for it.
     phones = {user: ctx.phone(user) for _, team in due for user in team}
     sent = 0
     # One transaction for the batch, one savepoint per visit: a visit that fails is undone alone
