@@ -137,7 +137,7 @@ def run_demo(verbose: bool = False, overdue: bool = False) -> int:
         )
         runtime = Runtime(settings, policy, clock, process_before_response=True)
         server = Server(runtime.wsgi).start()
-        driver = Driver(f"http://127.0.0.1:{server.port}/slack/events", secret, sim, settle=runtime.dispatcher.drain)
+        driver = Driver(f"http://127.0.0.1:{server.port}/slack/events", secret, sim, settle=runtime.settle)
         say = Narrator(sim, clock, tz)
         print(f"VisitSafe demo: {policy.school}, a simulated Slack workspace on {sim.base_url}")
         print("Every step below is a signed HTTP request to the real app; every ✉ is a Slack API call it made.")

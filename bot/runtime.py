@@ -20,13 +20,14 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from bot.clock import system_clock
 from commands.logsafe import log_failure
 from bot.outbox import MAX_BACKOFF, Dispatcher
+from bot.phones import ProfilePhones
 from bot.settings import Settings
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.clocksteps import clock_stepped
 from commands.context import Ctx
 from commands.sweep import LEASE, fall_back, holds_lease, sweep
-from flows.policy import Policy
+from flows.policy import Policy, Role
 from storage.store import Store
 
 log = logging.getLogger("visitsafe")
@@ -48,33 +49,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class ProfilePhones:
-    """Staff mobiles from Slack profiles, cached; a slow or failing lookup gives None, never an error."""
-
-    TTL_S = 3600.0
-    MISS_TTL_S = 60.0
-
-    def __init__(self, client: WebClient):
-        self.client = client
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, user: str) -> str | None:
-        with self._lock:
-            hit = self._cache.get(user)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-        try:
-            profile = self.client.users_info(user=user)["user"].get("profile", {})
-            phone = profile.get("phone") or None
-            ttl = self.TTL_S
-        except Exception:  # noqa: BLE001 - an alert must go out with or without the number
-            phone, ttl = (hit[1] if hit else None), self.MISS_TTL_S
-        with self._lock:
-            self._cache[user] = (time.monotonic() + ttl, phone)
-        return phone
 
 
 class Runtime:
@@ -103,7 +77,8 @@ class Runtime:
             timeout=10,
             retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
         )
-        self.ctx = Ctx(self.store, policy, clock, lookup_phone=ProfilePhones(self.client))
+        self.phones = ProfilePhones(settings.api_url, token)
+        self.ctx = Ctx(self.store, policy, clock, lookup_phone=self.phones)
         self.dispatcher = Dispatcher(
             self.store, SlackMessenger(self.client), clock, may_send=lambda: holds_lease(self.ctx, self.holder)
         )
@@ -168,6 +143,7 @@ class Runtime:
     def start_background(self) -> None:
         """Catch up at once, then tick every sweep_interval; deliver in the background."""
         self.reclaim_lease_of_dead_process()
+        self.warm_phones()
         self.dispatcher.start()
         self.tick()  # everything that fell due while the bot was down
         self.scheduler = BackgroundScheduler(timezone="UTC")
@@ -188,6 +164,18 @@ class Runtime:
         if self.scheduler:
             self.scheduler.shutdown(wait=False)
         self.dispatcher.stop()
+        self.phones.stop()
+
+    def warm_phones(self) -> None:
+        """Look up, in the background, everyone the policy names and everyone out on a visit now."""
+        named = [*(user for role in Role for user in self.policy.roles.holders(role)), *self.policy.staff]
+        out = [user for visit in self.store.read().visits_where("state IN ('out', 'overdue', 'emergency')", []) for user in visit.team]
+        self.phones.want(dict.fromkeys([*named, *out]))
+
+    def settle(self) -> None:
+        """Let the profile lookups under way finish (briefly), then deliver what is due: for tests and the demo."""
+        self.phones.wait_idle(self.phones.TIMEOUT_S + 1)
+        self.dispatcher.drain()
 
     # Health ----------------------------------------------------------------
 

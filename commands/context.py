@@ -10,6 +10,10 @@ from flows.policy import Policy
 from storage.store import Store
 
 
+# What an alert says for a mobile no lookup has answered (slow or failing profile API).
+NUMBER_UNKNOWN = "number unknown (lookup failed)"
+
+
 class CommandError(Exception):
     """A command that cannot be done; the message tells the user what to do instead."""
 
@@ -31,7 +35,8 @@ class Ctx:
     policy: Policy
     clock: Callable[[], datetime]
     wake: Callable[[], None] = field(default=lambda: None)
-    # A chat-profile phone lookup (may be slow or fail: returns None then).
+    # A chat-profile phone cache: answers at once (the number, None for none on file, or
+    # NUMBER_UNKNOWN) and never calls the platform itself, so it is safe inside a transaction.
     lookup_phone: Callable[[str], str | None] = field(default=lambda user: None)
 
     def now(self) -> datetime:
@@ -39,8 +44,14 @@ class Ctx:
         return self.clock()
 
     def phone(self, user: str) -> str | None:
-        """A member of staff's mobile: the policy's staff directory first, then their chat profile."""
+        """A member of staff's mobile as an alert shows it, without waiting: the policy's staff
+        directory first, then the profile cache (None: no mobile on file; or NUMBER_UNKNOWN)."""
         entry = self.policy.staff.get(user)
         if entry is not None and entry.mobile:
             return entry.mobile
         return self.lookup_phone(user)
+
+    def warm_phones(self, users: tuple[str, ...] | list[str]) -> None:
+        """Have these people's mobiles looked up now (in the background), before any alert needs them."""
+        for user in users:
+            self.phone(user)

@@ -9,18 +9,24 @@ from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
 from flows.messages import Button, esc
-from flows.visit import NotAllowed, State, Visit, come_back, go_out, move_on, planned_return
+from flows.visit import NotAllowed, State, Visit, check_within_limit, come_back, go_out, move_on, planned_return
 from flows.visit import start_round as start_round_of
 from storage.store import Tx
 
 
 def _expected_return(ctx: Ctx, visit: Visit, text: str, now: datetime) -> datetime:
     if not text.strip():
-        return planned_return(visit, now)
+        expected = planned_return(visit, now)
+    else:
+        try:
+            expected = resolve_return(text, now, ctx.policy.tz)
+        except BadDuration as exc:
+            raise CommandError(f"{exc}. For example `/out 45m` or `/out 14:30`.") from None
     try:
-        return resolve_return(text, now, ctx.policy.tz)
-    except BadDuration as exc:
-        raise CommandError(f"{exc}. For example `/out 45m` or `/out 14:30`.") from None
+        check_within_limit(expected, now, ctx.policy)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    return expected
 
 
 def out(ctx: Ctx, user: str, text: str) -> Reply:
@@ -82,9 +88,10 @@ def start_round(ctx: Ctx, user: str, visit_ids: list[int], text: str) -> Reply:
         tx.audit(user, "out_round", now, first.id, visits=[v.id for v in started], expected_return=expected.isoformat())
         tx.send(notices.office_board_round(started, ctx.policy), now, first.id)
     ctx.wake()
+    ctx.warm_phones(first.team)
     return Reply(
         f"You are out on a round of {len(started)} visits, starting with #{first.id} ({esc(first.details.pupil_ref)});"
-        f" due back at *{notices.clock(expected, ctx.policy)}*. Use `/next` as you move on, `/back` at the end.",
+        f" due back at *{notices.due(expected, now, ctx.policy)}*. Use `/next` as you move on, `/back` at the end.",
         buttons=(Button("Next visit", actions.NEXT_VISIT, str(first.id)),),
         notes=("Before you knock:\n" + notices.safety_checklist(ctx.policy),),
     )
@@ -112,7 +119,7 @@ def next_visit(ctx: Ctx, user: str) -> Reply:
     left = len(following) - 1
     return Reply(
         f"Now at visit #{moved.id} ({esc(moved.details.pupil_ref)}), {left} more after this;"
-        f" due back at *{notices.clock(moved.expected_return or now, ctx.policy)}*.",
+        f" due back at *{notices.due(moved.expected_return or now, now, ctx.policy)}*.",
         buttons=(Button("Next visit", actions.NEXT_VISIT, str(moved.id)),) if left else (),
     )
 
@@ -136,7 +143,8 @@ def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
         tx.audit(user, "out", now, visit.id, expected_return=expected.isoformat())
         tx.send(notices.office_board_out(visit, ctx.policy), now, visit.id)
     ctx.wake()
-    due = notices.clock(expected, ctx.policy)
+    ctx.warm_phones(visit.team)  # so an alert about this visit finds the mobiles already cached
+    due = notices.due(expected, now, ctx.policy)
     return Reply(
         f"You are out on visit #{visit.id} ({esc(visit.details.pupil_ref)}), due back at *{due}*"
         f" ({format_duration(expected - now)}). Use `/back` when you return, or `/back home` if you go"

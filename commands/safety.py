@@ -8,7 +8,7 @@ from commands.context import CommandError, Ctx, Reply
 from flows import alerts, duress, notices, watch
 from flows.durations import BadDuration, parse_clock, parse_duration, resolve_return
 from flows.messages import Message
-from flows.visit import NotAllowed, Visit
+from flows.visit import NotAllowed, TooLong, Visit, check_within_limit
 from storage.store import Tx
 
 
@@ -129,7 +129,13 @@ def extend(ctx: Ctx, user: str, text: str) -> Reply:
             problem = str(exc) if "zero" in str(exc) or "passed" in str(exc) else f"'{text}' is not a duration or a time"
             raise CommandError(f"{problem}: use `/extend 20m`, `/extend 1h` or `/extend 11:30`.") from None
         try:
+            check_within_limit(new_return, now, ctx.policy)
             visit = watch.extend(visit, user, new_return, now, ctx.policy)
+        except TooLong as exc:
+            raise CommandError(
+                f"You can extend to at most {exc.limit} from now (back by {exc.latest}), the longest visit the policy allows."
+                " Give an earlier time, and `/extend` again later if you need to. If you are not safe, use `/sos`."
+            ) from None
         except NotAllowed as exc:
             raise CommandError(str(exc)) from None
         tx.save_visit(visit, now)
@@ -140,7 +146,7 @@ def extend(ctx: Ctx, user: str, text: str) -> Reply:
             visit.id,
         )
     ctx.wake()
-    return Reply(f"Now due back at *{notices.clock(new_return, ctx.policy)}*. The office board shows it.")
+    return Reply(f"Now due back at *{notices.due(new_return, now, ctx.policy)}*. The office board shows it.")
 
 
 def sos(ctx: Ctx, user: str, note: str = "", kind: str = "sos") -> Reply:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from commands.context import Ctx
 from commands.logsafe import log_failure
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, mention
 from flows.retention import purge
-from flows.visit import expire
+from flows.visit import NotAllowed, expire, expire_unstarted
 from storage.store import Tx
 
 log = logging.getLogger("visitsafe.sweep")
@@ -45,6 +45,28 @@ def expire_requests(ctx: Ctx) -> int:
             messages = [Message(to=visit.requester, text=text, key=f"expired:{visit.id}"), *notices.approval_updates(visit, ctx.policy)]
             tx.send(messages, now, visit.id)
             expired += 1
+    return expired + expire_unstarted_visits(ctx)
+
+
+def expire_unstarted_visits(ctx: Ctx) -> int:
+    """Approved visits nobody signed out for by the end of their day become expired; the requester is told."""
+    now = ctx.now()
+    today = datetime.combine(now.astimezone(ctx.policy.tz).date(), time(0), tzinfo=ctx.policy.tz)
+    expired = 0
+    with ctx.store.transaction() as tx:
+        for visit in tx.unstarted_before(today):
+            try:
+                visit = expire_unstarted(visit, now, ctx.policy)
+            except NotAllowed:
+                continue
+            tx.save_visit(visit, now)
+            tx.audit("visitsafe", "expired", now, visit.id, was="approved")
+            text = (
+                f"Your approved visit for *{esc(visit.details.pupil_ref)}* on {notices.when(visit.start_at, ctx.policy)}"
+                " was not started that day and has expired. Use `/visit` to ask again."
+            )
+            tx.send([Message(to=visit.requester, text=text, key=f"expired:{visit.id}")], now, visit.id)
+            expired += 1
     return expired
 
 
@@ -64,7 +86,8 @@ BATCH = 500
 
 
 def _escalate_batch(ctx: Ctx, due: list[tuple[int, tuple[str, ...]]], now: datetime) -> int:
-    # Phone numbers may need a chat API call: look them up before taking the write lock.
+    # From the directory or the cache, never a remote call: a missing number is looked up in the
+    # background and this tick's alerts say it is unknown rather than wait for it.
     phones = {user: ctx.phone(user) for _, team in due for user in team}
     sent = 0
     # One transaction for the batch, one savepoint per visit: a visit that fails is undone alone
@@ -135,14 +158,16 @@ def fall_back(ctx: Ctx) -> int:
 
 
 def purge_expired(ctx: Ctx) -> int:
-    """Personal details of visits finished longer ago than the policy's retention are removed."""
+    """Personal details of visits finished, and of messages sent, longer ago than the policy's retention are removed."""
     now = ctx.now()
     with ctx.store.transaction() as tx:
         due = tx.to_purge(now - ctx.policy.retention)
         for visit in due:
             tx.save_purged(purge(visit), now)
             tx.audit("visitsafe", "purged", now, visit.id)
-    return len(due)
+        # An SOS raised with no visit out is tied to no visit: its note and mobile go on the same clock.
+        messages = tx.purge_unlinked_messages(now - ctx.policy.retention)
+    return len(due) + messages
 
 
 def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:

@@ -11,7 +11,7 @@ from typing import Callable
 from flows import actions
 from flows.audiences import destinations
 from flows.messages import Button, Message, esc, mention
-from flows.notices import board, clock, people
+from flows.notices import board, clock, due, people
 from flows.policy import Policy
 from flows.request import TRAVEL_MODES
 from flows.visit import Visit
@@ -274,7 +274,7 @@ def board_extended(visit: Visit, now: datetime, policy: Policy) -> list[Message]
     assert visit.expected_return is not None
     return board(
         visit,
-        f":hourglass_flowing_sand: {_staff(visit)} extended visit #{visit.id} at {clock(now, policy)}: now due back *{clock(visit.expected_return, policy)}*.",
+        f":hourglass_flowing_sand: {_staff(visit)} extended visit #{visit.id} at {clock(now, policy)}: now due back *{due(visit.expected_return, now, policy)}*.",
         f"board-extend:{visit.id}:{int(now.timestamp())}",
         policy,
     )

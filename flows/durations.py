@@ -66,3 +66,9 @@ def resolve_return(text: str, now: datetime, tz: tzinfo) -> datetime:
     if delta <= timedelta(0):
         raise BadDuration("the duration must be more than zero: use 45m, 1h30m or 14:30")
     return now + delta
+
+
+def local_time(moment: datetime, now: datetime, tz: tzinfo) -> str:
+    """A time as staff read it in the school's zone: 14:30 today, else with its date (Tue 24 Nov 01:00)."""
+    local = moment.astimezone(tz)
+    return local.strftime("%H:%M" if local.date() == now.astimezone(tz).date() else "%a %d %b %H:%M")

@@ -6,7 +6,7 @@ from datetime import datetime
 from flows import actions
 from flows.approvals import ROLE_NAMES, everyone, waiting_for
 from flows.audiences import destinations
-from flows.durations import format_duration
+from flows.durations import format_duration, local_time
 from flows.messages import Button, Message, esc, mention
 from flows.policy import Policy
 from flows.request import REASONS, TRAVEL_MODES, VISIT_TYPES
@@ -21,6 +21,11 @@ def when(moment: datetime, policy: Policy) -> str:
 def clock(moment: datetime, policy: Policy) -> str:
     """Just the clock time, in the school's time zone."""
     return moment.astimezone(policy.tz).strftime("%H:%M")
+
+
+def due(moment: datetime, now: datetime, policy: Policy) -> str:
+    """An expected return as the board shows it: the clock time, with the date when it is not today."""
+    return local_time(moment, now, policy.tz)
 
 
 def _slot_words(name: str) -> str:
@@ -189,7 +194,7 @@ def office_board_out(visit: Visit, policy: Policy) -> list[Message]:
     return board(
         visit,
         f":walking: {people(visit.team)} left for a home visit (visit #{visit.id})"
-        f" at {clock(visit.departed_at or visit.expected_return, policy)}; due back *{clock(visit.expected_return, policy)}*.",
+        f" at {clock(visit.departed_at or visit.expected_return, policy)}; due back *{due(visit.expected_return, visit.departed_at or visit.expected_return, policy)}*.",
         f"board-out:{visit.id}",
         policy,
     )
@@ -216,7 +221,8 @@ def office_board_round(visits: list[Visit], policy: Policy) -> list[Message]:
     return board(
         first,
         f":walking: {people(first.team)} left on a round of {len(visits)} home visits ({order}) at"
-        f" {clock(first.departed_at or first.expected_return, policy)}; now at #{first.id}; due back *{clock(first.expected_return, policy)}*.",
+        f" {clock(first.departed_at or first.expected_return, policy)}; now at #{first.id};"
+        f" due back *{due(first.expected_return, first.departed_at or first.expected_return, policy)}*.",
         f"board-round:{first.id}",
         policy,
     )
@@ -228,7 +234,7 @@ def office_board_moved_on(done: Visit, current: Visit, left: int, policy: Policy
     return board(
         current,
         f":arrow_right: {people(current.team)} moved on from #{done.id} to #{current.id} at {clock(current.departed_at, policy)}"
-        f" ({left} more after this); due back *{clock(current.expected_return, policy)}*.",
+        f" ({left} more after this); due back *{due(current.expected_return, current.departed_at, policy)}*.",
         f"board-next:{current.id}",
         policy,
     )

@@ -186,6 +186,9 @@ class Policy(_Strict):
     # Hampton: visits on the way to or from work need the head of school's prior approval.
     commute_visits: Literal["head_approval", "refuse", "allowed"] = "head_approval"
     checkin_interval: Duration | None = None
+    # The latest expected return /out, a round or /extend may set, counted from now: a typo like
+    # `/out 9999d` must not switch the safety net off for days.
+    max_visit_length: Duration = timedelta(hours=8)
     checkin_grace: Duration = timedelta(minutes=10)
     sweep_interval: Duration = timedelta(seconds=15)
     escalation: list[Tier] = Field(min_length=1)
@@ -225,7 +228,7 @@ class Policy(_Strict):
                 raise ValueError("tiers must be in order, each 'after' later than the one before")
         return tiers
 
-    @field_validator("sweep_interval", "repeat_interval", "ack_pause")
+    @field_validator("sweep_interval", "repeat_interval", "ack_pause", "max_visit_length")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import Enum
 
+from flows.durations import format_duration, local_time
 from flows.policy import Policy, Role, Tier
 from flows.request import RiskAnswers, VisitDetails
 from flows.risk import RiskAssessment
@@ -31,6 +32,24 @@ FINISHED = frozenset({State.declined, State.cancelled, State.expired, State.retu
 
 class NotAllowed(Exception):
     """An action the rules do not allow now; the message is said to the user as is."""
+
+
+class TooLong(NotAllowed):
+    """An expected return further off than the policy's `max_visit_length` (the message suits /out)."""
+
+    def __init__(self, limit: str, latest: str):
+        super().__init__(
+            f"That return is more than {limit} from now, the longest visit the policy allows: be back by {latest}."
+            " Give an earlier time, like `/out 1h30m`, and use `/extend` while you are out if you need longer."
+        )
+        self.limit, self.latest = limit, latest
+
+
+def check_within_limit(expected_return: datetime, now: datetime, policy: Policy) -> None:
+    """Raise TooLong if `expected_return` is more than the policy's `max_visit_length` after now."""
+    if expected_return - now > policy.max_visit_length:
+        latest = now + policy.max_visit_length
+        raise TooLong(format_duration(policy.max_visit_length), local_time(latest, now, policy.tz))
 
 
 @dataclass(frozen=True)
@@ -130,11 +149,27 @@ def expire(visit: Visit, now: datetime) -> Visit:
     return replace(visit, state=State.expired)
 
 
+def end_of_day(moment: datetime, policy: Policy) -> datetime:
+    """Midnight after `moment`, in the school's time zone."""
+    local = moment.astimezone(policy.tz)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=policy.tz)
+
+
+def expire_unstarted(visit: Visit, now: datetime, policy: Policy) -> Visit:
+    """An approved visit nobody signed out for by the end of its day (school time zone)."""
+    if visit.state is not State.approved:
+        raise NotAllowed(f"This visit is {visit.state.value}, not approved and waiting to start.")
+    if now < end_of_day(visit.start_at, policy):
+        raise NotAllowed("This visit's day is not over yet.")
+    return replace(visit, state=State.expired)
+
+
 def go_out(visit: Visit, actor: str, now: datetime, expected_return: datetime, policy: Policy) -> Visit:
     """The visitor signs out: departure recorded, expected return set, ladder frozen."""
     check_can_start(visit, actor, policy)
     if expected_return <= now:
         raise NotAllowed("The expected return must be in the future.")
+    check_within_limit(expected_return, now, policy)
     return replace(
         visit,
         state=State.out,

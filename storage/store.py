@@ -415,6 +415,26 @@ class Tx:
         )
         return [visit for (visit_id,) in cursor.fetchall() if (visit := self.visit(visit_id)) is not None]
 
+    def unstarted_before(self, day_start: datetime) -> list[Visit]:
+        """Approved visits planned before `day_start` that nobody signed out for (a round still out keeps its rest)."""
+        return self.visits_where(
+            "state = 'approved' AND start_at < ? AND (round_lead IS NULL OR NOT EXISTS (SELECT 1 FROM visits AS live"
+            " WHERE live.round_lead = visits.round_lead AND live.state IN ('out', 'overdue', 'emergency')))",
+            [ts(day_start)],
+        )
+
+    def purge_unlinked_messages(self, sent_before: datetime) -> int:
+        """Drop delivered or failed messages tied to no visit (an SOS with no visit out), and where they live."""
+        rows = self.db.conn.execute(
+            "SELECT id, json_extract(payload, '$.ref') FROM outbox WHERE visit_id IS NULL AND status != 'pending' AND created_at < ?",
+            [ts(sent_before)],
+        ).fetchall()
+        for row_id, ref in rows:
+            if ref:
+                self.db.conn.execute("DELETE FROM message_refs WHERE ref = ? OR ref LIKE ?", [ref, f"{ref}:fallback:%"])
+            self.db.conn.execute("DELETE FROM outbox WHERE id = ?", [row_id])
+        return len(rows)
+
     def save_purged(self, visit: Visit, now: datetime) -> None:
         """Write a purged visit, and drop the copies of its messages (they quote its details)."""
         row = _visit_row(visit, now, self.policy)

@@ -84,7 +84,7 @@ class Workspace:
         self.runtime = Runtime(self.settings, policy, clock, process_before_response=True)
         self.server = Server(self.runtime.wsgi).start()
         self.url = f"http://127.0.0.1:{self.server.port}/slack/events"
-        self.driver = Driver(self.url, self.secret, self.sim, settle=self.runtime.dispatcher.drain)
+        self.driver = Driver(self.url, self.secret, self.sim, settle=self.runtime.settle)
 
     def dms(self, user: str) -> list:
         """Messages the bot has sent `user` directly, as they look now."""

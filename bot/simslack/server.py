@@ -229,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
         if auth.lower().startswith("bearer "):
             token = auth[7:].strip()
         sim: SimSlack = self.server.sim  # type: ignore[attr-defined]
+        sim._wait_if_hung(method)  # outside the lock: a hung method must not hold up the others
         self._write(sim._handle(method, _decode_json_fields(params), token))
 
     def _parse_body(self, raw: bytes) -> dict:
@@ -246,14 +247,17 @@ class _Handler(BaseHTTPRequestHandler):
         return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
     def _write(self, reply: _Reply) -> None:
-        """Send the status line, headers and body."""
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
+        """Send the status line, headers and body (quietly dropped if the client gave up waiting)."""
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 class SimSlack:
@@ -283,6 +287,9 @@ class SimSlack:
         self._ts_seq = 0
         self._view_seq = 0
         self._trigger_seq = 0
+        # Methods made to hang: method (None = any) -> seconds; one event releases every hung call.
+        self._hangs: dict[str | None, float] = {}
+        self._release = threading.Event()
         self._clear_state()
         self._lost_channels: set[str] = set()
         self._methods: dict[str, Callable[[dict], dict]] = {
@@ -317,7 +324,8 @@ class SimSlack:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port (and any hung call)."""
+        self.unhang()
         with self._lock:
             httpd, thread = self._httpd, self._thread
             self._httpd = self._thread = None
@@ -377,6 +385,27 @@ class SimSlack:
         """Posts to this channel fail with not_in_channel, as when the bot was removed from it."""
         with self._lock:
             self._lost_channels.add(channel)
+
+    def hang(self, method: str | None, seconds: float) -> None:
+        """Make calls to method (None = any) wait `seconds` before answering, until unhang() or stop()."""
+        with self._lock:
+            if not self._hangs:
+                self._release = threading.Event()
+            self._hangs[method] = seconds
+
+    def unhang(self) -> None:
+        """Answer every hung call now and stop hanging."""
+        with self._lock:
+            self._hangs = {}
+            self._release.set()
+
+    def _wait_if_hung(self, method: str) -> None:
+        """Hold this call for as long as its method is made to hang."""
+        with self._lock:
+            seconds = self._hangs.get(method, self._hangs.get(None))
+            release = self._release
+        if seconds:
+            release.wait(seconds)
 
     def down(self) -> None:
         """Answer every call with 503 until up() is called."""
