@@ -383,6 +383,11 @@ class SimSlack:
         with self._lock:
             self._fail_rules.append(_FailRule(method, status, times, retry_after, error))
 
+    def clear_failures(self) -> None:
+        """Forget failures injected by fail() and not yet used up: Slack has recovered."""
+        with self._lock:
+            self._fail_rules = []
+
     def lose_channel(self, channel: str) -> None:
         """Posts to this channel fail with not_in_channel, as when the bot was removed from it."""
         with self._lock:
