@@ -138,7 +138,7 @@ class Dispatcher:
             elif message.replaces and self.store.read().superseded(message.replaces):
                 # The alert it rewrites was never delivered and never will be: nothing to rewrite.
                 with self.store.transaction() as tx:
-                    tx.mark_superseded(due.id, self.clock(), None)
+                    tx.drop_update_of_superseded(due.id, self.clock(), due.visit_id)
                 log.info("outbox %s: update of a superseded alert dropped", due.id)
                 return True
             else:

@@ -68,6 +68,7 @@ class Delivery(NamedTuple):
     alert: bool
     in_flight: bool  # a post was (maybe) under way when the last attempt ended: look in Slack before posting
     first_attempt_at: datetime | None
+    visit_id: int | None
 
 
 # Undelivered: queued, or (for alerts) possibly posted by a process that died before it could record it.
@@ -355,7 +356,7 @@ class Tx:
     def deliveries_due(self, now: datetime, limit: int = 100) -> list[Delivery]:
         """Queued messages whose time has come, oldest first, each destination's in order."""
         rows = self.db.conn.execute(
-            f"SELECT id, attempts, payload, alert, status, first_attempt_at FROM outbox AS o"
+            f"SELECT id, attempts, payload, alert, status, first_attempt_at, visit_id FROM outbox AS o"
             f" WHERE status IN {UNDELIVERED} AND next_attempt_at <= ?"
             # An earlier message to the same destination still waiting holds this one back (order),
             # except that a waiting non-alert (e.g. an hour's Retry-After) never holds back an alert.
@@ -364,8 +365,8 @@ class Tx:
             [ts(now), ts(now), limit],
         ).fetchall()
         return [
-            Delivery(row_id, attempts, message_from_json(payload), bool(alert), status == "sending", dt(first))
-            for row_id, attempts, payload, alert, status, first in rows
+            Delivery(row_id, attempts, message_from_json(payload), bool(alert), status == "sending", dt(first), visit_id)
+            for row_id, attempts, payload, alert, status, first, visit_id in rows
         ]
 
     def mark_sent(self, row_id: int, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
@@ -436,10 +437,10 @@ class Tx:
         """Whether the alert named `ref` was dropped as superseded (so an update of it has nothing to rewrite)."""
         return self.db.conn.execute("SELECT 1 FROM outbox WHERE key = ? AND status = 'superseded'", [ref]).fetchone() is not None
 
-    def mark_superseded(self, row_id: int, now: datetime, visit_id: int | None) -> None:
-        """Drop one undelivered message whose alert was superseded, with an audit event."""
+    def drop_update_of_superseded(self, row_id: int, now: datetime, visit_id: int | None) -> None:
+        """Drop an update whose alert was superseded (never shown, so nothing to rewrite), with an audit event."""
         self.db.conn.execute("UPDATE outbox SET status = 'superseded' WHERE id = ?", [row_id])
-        self.audit("visitsafe", "alert_superseded", now, visit_id, outbox=row_id)
+        self.audit("visitsafe", "alert_update_dropped", now, visit_id, outbox=row_id)
 
     def waiting_alerts(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
         """Undelivered alerts, oldest first: ids, how long and how often tried, and Slack's last answer (never text)."""

@@ -383,6 +383,12 @@ class SimSlack:
         with self._lock:
             self._fail_rules.append(_FailRule(method, status, times, retry_after, error))
 
+    def delete_message(self, channel_or_user: str, ts: str) -> None:
+        """A person deletes a message: chat.update of it then answers message_not_found."""
+        with self._lock:
+            channel = _dm_channel(channel_or_user)
+            self._channels[channel] = [p for p in self._channels.get(channel, []) if p.ts != ts]
+
     def clear_failures(self) -> None:
         """Forget failures injected by fail() and not yet used up: Slack has recovered."""
         with self._lock:
