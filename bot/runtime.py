@@ -189,6 +189,8 @@ class Runtime:
             last = tx.last_beat("sweep")
             status["database"] = "ok"
             status["outbox"] = tx.outbox_health(now, self.policy.delivery_fallback_after.total_seconds())
+            # Which alerts wait, and why: ids and Slack's error code only, never text or numbers.
+            status["outbox"]["waiting_alerts"] = tx.waiting_alerts(now)
             # A step far past its time is itself an alarm: the sweep is not keeping up.
             status["late_steps"] = tx.late_steps(now - 2 * self.policy.sweep_interval)
             status["clock"] = self._clock_health(tx, now)
@@ -202,7 +204,11 @@ class Runtime:
             "last_sweep": last.isoformat() if last else None,
             "age_seconds": None if age is None else round(age, 1),
         }
-        if not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"]:
+        stuck = any(
+            a["refused"] or a["waiting_seconds"] > self.policy.delivery_fallback_after.total_seconds()
+            for a in status["outbox"]["waiting_alerts"]
+        )
+        if not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"] or stuck:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"
         return healthy, status

@@ -153,7 +153,7 @@ def fall_back(ctx: Ctx) -> int:
             queued += tx.send(copies, now, visit_id)
             tx.mark_fell_back(row_id)
             tx.audit("visitsafe", "alert_fell_back", now, visit_id, outbox=row_id, to=list(message.fallback))
-            log.error("alert %s undeliverable for %ss; sent to %d other destinations", row_id, int(limit.total_seconds()), len(copies))
+            log.error("alert %s refused, or not delivered within %ss; copies queued for %d other destinations", row_id, int(limit.total_seconds()), len(copies))
     return queued
 
 

@@ -149,6 +149,22 @@ def _retention(db: Database) -> None:
     )
 
 
+@migrations(name="0005_delivery")
+def _delivery(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN alert INTEGER NOT NULL DEFAULT 0;  -- never terminal: retried until delivered or superseded
+        ALTER TABLE outbox ADD COLUMN refused INTEGER NOT NULL DEFAULT 0; -- Slack refused it outright: its fallback copies go at once
+        ALTER TABLE outbox ADD COLUMN first_attempt_at REAL;             -- where to look in Slack for a post the process died during
+        UPDATE outbox SET alert = 1 WHERE key LIKE 'alert:%' OR key LIKE 'sos:%';
+        -- Alerts of live visits that an earlier version gave up on are queued again.
+        UPDATE outbox SET status = 'pending', refused = 1
+            WHERE alert = 1 AND status = 'failed' AND visit_id IN (SELECT id FROM visits WHERE state IN ('out', 'overdue', 'emergency'));
+        CREATE INDEX outbox_waiting_alerts ON outbox(created_at) WHERE alert = 1 AND status IN ('pending', 'sending');
+        """
+    )
+
+
 @migrations(name="0008_clock")
 def _clock(db: Database) -> None:
     db.executescript(

@@ -9,7 +9,7 @@ from functools import lru_cache
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from sqlite_utils import Database
 
@@ -52,6 +52,27 @@ def message_from_json(text: str) -> Message:
     data["notes"] = tuple(data["notes"])
     data["fallback"] = tuple(data["fallback"])
     return Message(**data)
+
+
+def is_alert_key(key: str | None) -> bool:
+    """Whether an outbox key names an alert (a ladder step, an SOS, or a fallback copy of one): never terminal."""
+    return bool(key) and key.startswith(("alert:", "sos:"))  # type: ignore[union-attr]
+
+
+class Delivery(NamedTuple):
+    """One queued message due now, as the dispatcher needs it."""
+
+    id: int
+    attempts: int
+    message: Message
+    alert: bool
+    in_flight: bool  # a post was (maybe) under way when the last attempt ended: look in Slack before posting
+    first_attempt_at: datetime | None
+    visit_id: int | None
+
+
+# Undelivered: queued, or (for alerts) possibly posted by a process that died before it could record it.
+UNDELIVERED = "('pending', 'sending')"
 
 
 def watch_to_json(watch: Watch) -> str:
@@ -321,22 +342,32 @@ class Tx:
         queued = 0
         for message in messages:
             cursor = self.db.conn.execute(
-                "INSERT OR IGNORE INTO outbox (key, visit_id, target, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [message.key, visit_id, message.to, message_to_json(message), ts(now), ts(now)],
+                "INSERT OR IGNORE INTO outbox (key, visit_id, target, payload, created_at, next_attempt_at, alert)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [message.key, visit_id, message.to, message_to_json(message), ts(now), ts(now), int(is_alert_key(message.key))],
             )
             queued += cursor.rowcount
         return queued
 
     def due_messages(self, now: datetime, limit: int = 100) -> list[tuple[int, int, Message]]:
         """(id, attempts, message) of queued messages whose time has come, oldest first."""
+        return [(d.id, d.attempts, d.message) for d in self.deliveries_due(now, limit)]
+
+    def deliveries_due(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Queued messages whose time has come, oldest first, each destination's in order."""
         rows = self.db.conn.execute(
-            "SELECT id, attempts, payload FROM outbox AS o WHERE status = 'pending' AND next_attempt_at <= ?"
-            # An earlier message to the same destination still waiting holds this one back (order).
-            " AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.target = o.target AND e.status = 'pending'"
-            " AND e.id < o.id AND e.next_attempt_at > ?) ORDER BY id LIMIT ?",
+            f"SELECT id, attempts, payload, alert, status, first_attempt_at, visit_id FROM outbox AS o"
+            f" WHERE status IN {UNDELIVERED} AND next_attempt_at <= ?"
+            # An earlier message to the same destination still waiting holds this one back (order),
+            # except that a waiting non-alert (e.g. an hour's Retry-After) never holds back an alert.
+            f" AND NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.target = o.target AND e.status IN {UNDELIVERED}"
+            " AND e.id < o.id AND e.next_attempt_at > ? AND (e.alert = 1 OR o.alert = 0)) ORDER BY id LIMIT ?",
             [ts(now), ts(now), limit],
         ).fetchall()
-        return [(row_id, attempts, message_from_json(payload)) for row_id, attempts, payload in rows]
+        return [
+            Delivery(row_id, attempts, message_from_json(payload), bool(alert), status == "sending", dt(first), visit_id)
+            for row_id, attempts, payload, alert, status, first, visit_id in rows
+        ]
 
     def mark_sent(self, row_id: int, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
         """Record a delivery, and where the message lives if later messages will replace it."""
@@ -362,11 +393,67 @@ class Tx:
     def outbox_health(self, now: datetime, late_after_s: float, failed_within_s: float = 86400.0) -> dict[str, int]:
         """Counts the health check reports: queued, late (queued too long) and failed (in the last day) messages."""
         pending, late, failed = self.db.conn.execute(
-            "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'pending' AND created_at < ?), 0),"
+            f"SELECT COALESCE(SUM(status IN {UNDELIVERED}), 0), COALESCE(SUM(status IN {UNDELIVERED} AND created_at < ?), 0),"
             " COALESCE(SUM(status = 'failed' AND created_at > ?), 0) FROM outbox",
             [ts(now) - late_after_s, ts(now) - failed_within_s],
         ).fetchone()
         return {"queued": pending, "late": late, "failed": failed}
+
+    # Alert delivery ----------------------------------------------------------
+
+    def mark_in_flight(self, row_id: int, now: datetime) -> None:
+        """An alert is about to be posted: after a crash, look for it in Slack before posting it again."""
+        self.db.conn.execute(
+            "UPDATE outbox SET status = 'sending', first_attempt_at = COALESCE(first_attempt_at, ?) WHERE id = ?", [ts(now), row_id]
+        )
+
+    def defer(self, row_id: int, at: datetime, error: str, in_flight: bool = False, refused: bool = False) -> None:
+        """A delivery did not happen (or may have): try again at `at`; `refused` sends an alert's fallback copies now."""
+        self.db.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+            " status = ?, refused = MAX(refused, ?) WHERE id = ? AND status IN " + UNDELIVERED,
+            [ts(at), error, "sending" if in_flight else "pending", int(refused), row_id],
+        )
+
+    def mark_gone(self, row_id: int, error: str) -> None:
+        """The message an update would rewrite was deleted by a person: nothing to deliver, nothing failed."""
+        self.db.conn.execute("UPDATE outbox SET status = 'gone', attempts = attempts + 1, last_error = ? WHERE id = ?", [error, row_id])
+
+    def supersede_finished(self, now: datetime) -> list[tuple[int, int]]:
+        """Undelivered alerts about visits now over (an emergency's only once a responder confirmed safe) are
+        dropped as 'superseded', each with an audit event; returns (outbox id, visit id) of each."""
+        rows = self.db.conn.execute(
+            f"SELECT o.id, o.visit_id FROM outbox AS o JOIN visits AS v ON v.id = o.visit_id"
+            f" WHERE o.alert = 1 AND o.status IN {UNDELIVERED} AND json_extract(o.payload, '$.replaces') IS NULL"
+            " AND v.state IN ('returned', 'closed')"
+            " AND (json_extract(v.watch, '$.safe_by') IS NOT NULL OR o.key NOT LIKE 'alert:%:sos%')"
+        ).fetchall()
+        for row_id, visit_id in rows:
+            self.db.conn.execute("UPDATE outbox SET status = 'superseded' WHERE id = ?", [row_id])
+            self.audit("visitsafe", "alert_superseded", now, visit_id, outbox=row_id)
+        return [(row_id, visit_id) for row_id, visit_id in rows]
+
+    def superseded(self, ref: str) -> bool:
+        """Whether the alert named `ref` was dropped as superseded (so an update of it has nothing to rewrite)."""
+        return self.db.conn.execute("SELECT 1 FROM outbox WHERE key = ? AND status = 'superseded'", [ref]).fetchone() is not None
+
+    def drop_update_of_superseded(self, row_id: int, now: datetime, visit_id: int | None) -> None:
+        """Drop an update whose alert was superseded (never shown, so nothing to rewrite), with an audit event."""
+        self.db.conn.execute("UPDATE outbox SET status = 'superseded' WHERE id = ?", [row_id])
+        self.audit("visitsafe", "alert_update_dropped", now, visit_id, outbox=row_id)
+
+    def waiting_alerts(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Undelivered alerts, oldest first: ids, how long and how often tried, and Slack's last answer (never text)."""
+        rows = self.db.conn.execute(
+            f"SELECT visit_id, target, created_at, attempts, last_error, refused FROM outbox INDEXED BY outbox_waiting_alerts"
+            f" WHERE alert = 1 AND status IN {UNDELIVERED} ORDER BY created_at, id LIMIT ?",
+            [limit],
+        ).fetchall()
+        return [
+            {"visit": visit_id, "to": target, "waiting_seconds": round(ts(now) - created, 1),  # type: ignore[operator]
+             "attempts": attempts, "last_error": error, "refused": bool(refused)}
+            for visit_id, target, created, attempts, error, refused in rows
+        ]
 
     def late_steps(self, before: datetime) -> int:
         """Live visits whose next check-in, tier or repeat should have been handled before `before`."""
@@ -446,7 +533,7 @@ class Tx:
         )
         for d in visit.decisions:
             self.db.conn.execute("UPDATE approvals SET reason = ? WHERE visit_id = ? AND slot = ?", [d.reason, visit.id, d.slot])
-        self.db.conn.execute("DELETE FROM outbox WHERE visit_id = ? AND status != 'pending'", [visit.id])
+        self.db.conn.execute("DELETE FROM outbox WHERE visit_id = ? AND status NOT IN " + UNDELIVERED, [visit.id])
         self.db.conn.execute(
             "DELETE FROM message_refs WHERE ref LIKE ? OR ref LIKE ? OR ref LIKE ? OR ref = ?",
             [f"approval:{visit.id}:%", f"alert:{visit.id}:%", f"checkin:{visit.id}:%", f"request:{visit.id}"],
@@ -472,10 +559,10 @@ class Tx:
         ]
 
     def undelivered_alerts(self, queued_before: datetime) -> list[tuple[int, int | None, Message]]:
-        """Alerts with somewhere else to go that failed, or waited since `queued_before`, and have not fallen back yet."""
+        """Alerts with somewhere else to go that were refused, or waited since `queued_before`, and have not fallen back yet."""
         rows = self.db.conn.execute(
             "SELECT id, visit_id, payload FROM outbox WHERE fell_back = 0 AND json_array_length(payload, '$.fallback') > 0"
-            " AND (status = 'failed' OR (status = 'pending' AND created_at <= ?)) ORDER BY id",
+            " AND status IN ('pending', 'sending', 'failed') AND (status = 'failed' OR refused = 1 OR created_at <= ?) ORDER BY id",
             [ts(queued_before)],
         ).fetchall()
         return [(row_id, visit_id, message_from_json(payload)) for row_id, visit_id, payload in rows]
@@ -550,13 +637,15 @@ class Tx:
         now_s = ts(now)
         assert now_s is not None
         moved = self.db.conn.execute(
-            "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at - ?, ?) WHERE status = 'pending' AND next_attempt_at > ?",
+            f"UPDATE outbox SET next_attempt_at = MIN(next_attempt_at - ?, ?) WHERE status IN {UNDELIVERED} AND next_attempt_at > ?",
             [back_s, now_s + max_retry_wait_s, now_s + max_retry_wait_s],
         ).rowcount
-        # The delivery fallback counts from created_at: a future one would hold it back by the step.
-        moved += self.db.conn.execute(
-            "UPDATE outbox SET created_at = MIN(created_at - ?, ?) WHERE status = 'pending' AND created_at > ?", [back_s, now_s, now_s]
-        ).rowcount
+        # The delivery fallback counts from created_at, and a post a dead process may have made is looked
+        # for from first_attempt_at: a future one would hold back the first and miss the second.
+        for column in ("created_at", "first_attempt_at"):
+            moved += self.db.conn.execute(
+                f"UPDATE outbox SET {column} = MIN({column} - ?, ?) WHERE status IN {UNDELIVERED} AND {column} > ?", [back_s, now_s, now_s]
+            ).rowcount
         moved += self.db.conn.execute(
             "UPDATE leases SET expires_at = MIN(expires_at - ?, ?) WHERE expires_at > ?",
             [back_s, now_s + lease_ttl_s, now_s + lease_ttl_s],

@@ -69,7 +69,8 @@ class Workspace:
                 COMPANION: {"name": "Chris Companion", "phone": "07700 900011"},
                 DSL: {"name": "Jo Reid", "phone": "07700 900001"},
                 HEAD: {"name": "Pat Head", "phone": "07700 900002"},
-            }
+            },
+            clock=lambda: clock().timestamp(),  # message ts on the test's clock, as the bot's lookups expect
         ).start()
         self.secret = secrets.token_hex(16)
         self.settings = Settings(

@@ -315,7 +315,10 @@ def test_alert_undeliverable_to_a_channel_goes_to_the_dsls_too(tmp_path, clock):
         at(ws, 11, 0)
         assert alerts_in(ws, OFFICE_CHANNEL) == []
         healthy, status = ws.runtime.health()
-        assert not healthy and status["status"] == "degraded" and status["outbox"]["failed"] == 1
+        assert not healthy and status["status"] == "degraded" and status["outbox"]["failed"] == 0
+        # Never given up on: it waits, and /healthz says where and why (ids and codes only).
+        [waiting] = status["outbox"]["waiting_alerts"]
+        assert (waiting["visit"], waiting["to"], waiting["last_error"], waiting["refused"]) == (1, OFFICE_CHANNEL, "not_in_channel", True)
         for person in (DSL, DEPUTY, HEAD):
             [copy] = [t for t in texts(ws.dms(person)) if "could not be delivered to <#C0OFFICE>" in t]
             assert "OVERDUE" in copy and "07700 900010" in copy
@@ -499,9 +502,10 @@ def test_healthz_shows_a_step_far_past_its_time_and_recent_failures_only(workspa
     ws.runtime.tick()
     assert ws.runtime.health() == (True, ws.runtime.health()[1]) and ws.runtime.health()[1]["late_steps"] == 0
 
-    ws.sim.lose_channel(OFFICE_CHANNEL)
+    # Only a non-alert with a content error ends as failed (an alert is never given up).
+    ws.sim.fail("chat.update", 200, times=1, error="invalid_blocks")
     answer_checkin(ws)
-    at(ws, 11, 0)
+    at(ws, 10, 31)
     assert ws.runtime.health()[1]["outbox"]["failed"] == 1
     ws.clock.advance(timedelta(days=1, seconds=1))
     ws.runtime.tick()

@@ -1,74 +1,24 @@
 """A real `visitsafe serve` process killed with SIGKILL and restarted sends each due alert exactly once."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import yaml
 
 from bot.simslack import SimSlack
 from flows.policy import parse_policy
-from flows.visit import State, go_out
 from storage.store import Store
 from tests.conftest import DEPUTY, DSL, OFFICE_CHANNEL, POLICY, REQUESTER, SAFEGUARDING_CHANNEL
-from tests.factories import make_visit
+from tests.processes import alerts_for, pending, seed_out, serve, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 LADDER = [
     {"after": "0s", "notify": ["visitor"]},
     {"after": "2s", "notify": ["office"]},
     {"after": "4s", "notify": ["safeguarding", "dsl"]},
     {"after": "60m", "notify": ["head", "dsl"]},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    """Poll a real process's effect (this test runs real processes on the real clock)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def serve(tmp_path: Path, sim: SimSlack) -> subprocess.Popen:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "VISITSAFE_"))},
-        "SLACK_BOT_TOKEN": "restart-test-token",
-        "SLACK_SIGNING_SECRET": "restart-test-secret",
-        "SLACK_API_URL": sim.base_url,
-        "VISITSAFE_DB": str(tmp_path / "visitsafe.db"),
-        "VISITSAFE_CONFIG": str(tmp_path / "visitsafe.yml"),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
-def pending(store: Store) -> int:
-    return store.db().execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
-
-
-def alerts_for(sim: SimSlack, visit_id: int) -> Counter:
-    """(destination, first line) of every alert delivered about a visit, counted."""
-    return Counter(
-        (call.params["channel"], call.params["text"].split(" (")[0])
-        for call in sim.calls_to("chat.postMessage")
-        if not call.failed and f"visit #{visit_id}" in call.params["text"].lower()
-    )
 
 
 def test_sigkill_then_restart_sends_each_due_alert_exactly_once(tmp_path):
@@ -79,9 +29,7 @@ def test_sigkill_then_restart_sends_each_due_alert_exactly_once(tmp_path):
     store = Store(tmp_path / "visitsafe.db", policy)
 
     def seed(expected_return: datetime):
-        visit = go_out(make_visit(policy, state=State.approved), REQUESTER, expected_return - timedelta(minutes=30), expected_return, policy)
-        with store.transaction() as tx:
-            return tx.add_visit(visit, datetime.now(timezone.utc))
+        return seed_out(store, policy, expected_return)
 
     # Visit 1 fell due while the bot was down.
     first = seed(datetime.now(timezone.utc) - timedelta(seconds=10))

@@ -50,6 +50,7 @@ class Posted:
     attachments: list = field(default_factory=list)
     thread_ts: str | None = None
     user: str | None = None
+    metadata: dict | None = None
 
     def plain(self) -> str:
         """Render the message as a person sees it: the blocks when there are any (Slack then shows
@@ -247,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
     def _write(self, reply: _Reply) -> None:
-        """Send the status line, headers and body (quietly dropped if the client gave up waiting)."""
+        """Send the status line, headers and body."""
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -256,8 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except OSError:
+            pass  # the caller is gone (e.g. a process killed mid-call): nobody to answer
 
 
 class SimSlack:
@@ -272,8 +273,9 @@ class SimSlack:
         team_id: str = "T0001",
         team: str = "VisitSafe Sim",
         token: str | None = None,
+        clock: Callable[[], float] = time.time,
     ):
-        """Create a server; token, if given, is the only token accepted."""
+        """Create a server; token, if given, is the only token accepted; message ts follow `clock` (epoch seconds)."""
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
@@ -283,8 +285,12 @@ class SimSlack:
         self._users: dict[str, dict] = copy.deepcopy(users or {})
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # The ts counter survives reset() so timestamps stay unique for the server's life.
-        self._ts_seq = 0
+        # The last ts survives reset() so timestamps stay unique for the server's life.
+        self._clock = clock
+        self._last_ts = 0.0
+        self._refused_token: str | None = None
+        self._reply_delays: dict[str, float] = {}
+        self._held_replies = 0
         self._view_seq = 0
         self._trigger_seq = 0
         # Methods made to hang: method (None = any) -> seconds; one event releases every hung call.
@@ -302,6 +308,7 @@ class SimSlack:
             "views.push": self._views_push,
             "views.publish": self._views_publish,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "users.info": self._users_info,
         }
 
@@ -381,6 +388,17 @@ class SimSlack:
         with self._lock:
             self._fail_rules.append(_FailRule(method, status, times, retry_after, error))
 
+    def delete_message(self, channel_or_user: str, ts: str) -> None:
+        """A person deletes a message: chat.update of it then answers message_not_found."""
+        with self._lock:
+            channel = _dm_channel(channel_or_user)
+            self._channels[channel] = [p for p in self._channels.get(channel, []) if p.ts != ts]
+
+    def clear_failures(self) -> None:
+        """Forget failures injected by fail() and not yet used up: Slack has recovered."""
+        with self._lock:
+            self._fail_rules = []
+
     def lose_channel(self, channel: str) -> None:
         """Posts to this channel fail with not_in_channel, as when the bot was removed from it."""
         with self._lock:
@@ -406,6 +424,27 @@ class SimSlack:
             release = self._release
         if seconds:
             release.wait(seconds)
+
+    def refuse_token(self, error: str = "invalid_auth") -> None:
+        """Answer every call HTTP 200 {"ok": false, "error": error} until accept_token(), as Slack does for a revoked token."""
+        with self._lock:
+            self._refused_token = error
+
+    def accept_token(self) -> None:
+        """Undo refuse_token()."""
+        with self._lock:
+            self._refused_token = None
+
+    def delay_replies(self, method: str, seconds: float) -> None:
+        """Answer `method` `seconds` late, after the call has taken effect (0 to stop): a slow Slack."""
+        with self._lock:
+            self._reply_delays[method] = seconds
+
+    @property
+    def held_replies(self) -> int:
+        """Calls that have taken effect but whose answer is still being held back by delay_replies()."""
+        with self._lock:
+            return self._held_replies
 
     def down(self) -> None:
         """Answer every call with 503 until up() is called."""
@@ -470,6 +509,18 @@ class SimSlack:
         self._down = False
 
     def _handle(self, method: str, params: dict, token: str | None) -> _Reply:
+        """Answer one call (late, if delay_replies() says so)."""
+        reply = self._answer(method, params, token)
+        with self._lock:
+            delay = self._reply_delays.get(method, 0.0)
+            self._held_replies += delay > 0
+        if delay > 0:
+            time.sleep(delay)
+            with self._lock:
+                self._held_replies -= 1
+        return reply
+
+    def _answer(self, method: str, params: dict, token: str | None) -> _Reply:
         """Answer one call and record it; the lock keeps state and log in step."""
         with self._lock:
             recorded = copy.deepcopy(params)
@@ -511,16 +562,17 @@ class SimSlack:
             raise _ApiError("not_authed")
         if self._expected_token is not None and token != self._expected_token:
             raise _ApiError("invalid_auth")
+        if self._refused_token:
+            raise _ApiError(self._refused_token)
 
     def _record(self, method: str, params: dict, token: str | None, **flags: Any) -> None:
         """Append a call to the log."""
         self._calls.append(Call(method=method, params=params, token=token, at=time.time(), **flags))
 
     def _next_ts(self) -> str:
-        """Return a unique, increasing Slack-style ts."""
-        self._ts_seq += 100
-        seconds, micros = divmod(self._ts_seq, 1_000_000)
-        return f"{_TS_EPOCH + seconds}.{micros:06d}"
+        """Return a unique, increasing Slack-style ts from the clock (so `oldest` filters as on Slack)."""
+        self._last_ts = max(round(self._clock(), 6), round(self._last_ts + 0.0001, 6))
+        return f"{self._last_ts:.6f}"
 
     def _next_hash(self) -> str:
         """Return a fresh view hash."""
@@ -575,6 +627,7 @@ class SimSlack:
             blocks=blocks or [],
             attachments=attachments or [],
             thread_ts=params.get("thread_ts") or None,
+            metadata=params.get("metadata") if isinstance(params.get("metadata"), dict) else None,
         )
         self._channels.setdefault(posted.channel, []).append(posted)
         return {"channel": posted.channel, "ts": posted.ts, "message": self._message_body(posted)}
@@ -745,6 +798,26 @@ class SimSlack:
             channel = {"id": "G" + "".join(sorted(ids)), "is_mpim": True}
         already = channel["id"] in self._channels
         return {"no_op": already, "already_open": already, "channel": channel}
+
+    def _conversations_history(self, params: dict) -> dict:
+        """conversations.history: newest first, after `oldest`, paged by cursor; metadata only when asked for."""
+        channel = params.get("channel") or ""
+        if not channel or channel[:1] in ("U", "W"):  # a user id is not a channel: open the DM first
+            raise _ApiError("channel_not_found")
+        oldest = float(params.get("oldest") or 0)
+        limit = max(1, min(int(params.get("limit") or 100), 999))
+        start = int(params.get("cursor") or 0)
+        newest_first = [p for p in reversed(self._channels.get(channel, [])) if float(p.ts) > oldest]
+        page = newest_first[start:start + limit]
+        with_metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        messages = []
+        for posted in page:
+            body = self._message_body(posted)
+            if with_metadata and posted.metadata:
+                body["metadata"] = posted.metadata
+            messages.append(body)
+        more = start + limit < len(newest_first)
+        return {"messages": messages, "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _users_info(self, params: dict) -> dict:
         """users.info from the directory given to the constructor."""
