@@ -55,10 +55,12 @@ def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Act
     (default: `action`)."""
     now = ctx.now()
     outcome: Reply | CommandError
+    # The scrypt comparison takes tens of ms: do it before taking the write lock, not while holding it.
+    under_duress = bool(text.strip()) and is_duress(ctx.store.read(), user, text)
     with ctx.store.transaction() as tx:
         if not text.strip():
             outcome = action(tx, now)
-        elif not is_duress(tx, user, text):
+        elif not under_duress:
             outcome = (not_duress or action)(tx, now)
         else:
             # Work out the normal outcome, then undo it: only the alarm is kept.

@@ -1,0 +1,54 @@
+"""End to end: emergencies (SOS, Need help, duress) and what may and may not end them."""
+from __future__ import annotations
+
+import json
+import threading
+
+from bot.simslack import sign_request
+from bot.simslack.driver import Driver
+from bot.serving import Server
+from commands import safety
+from tests.conftest import COMPANION, REQUESTER, SAFEGUARDING_CHANNEL
+from tests.test_e2e_safety import alerts_in, at, out_at_ten
+
+
+def dm_event(ws, user: str, text: str, event_id: str) -> str:
+    """The signed-body of a message `user` types in their DM with the bot."""
+    return json.dumps({
+        "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": event_id, "event_time": 1,
+        "event": {"type": "message", "channel_type": "im", "channel": "D" + user, "user": user, "text": text, "ts": "1.1"},
+    })
+
+
+def type_in_dm(ws, user: str, text: str, event_id: str, driver: Driver | None = None) -> None:
+    body = dm_event(ws, user, text, event_id)
+    (driver or ws.driver).post(body, headers={**sign_request(ws.secret, body), "Content-Type": "application/json"})
+
+
+def test_many_typed_checkins_at_once_none_lost_to_a_locked_database(workspace, monkeypatch):
+    """The duress word's scrypt hash (tens of ms) must not be computed while holding the write lock."""
+    import storage.store
+
+    ws = workspace
+    safety.set_duress_word(ws.runtime.ctx, REQUESTER, "bluebell")
+    out_at_ten(ws, "2h")
+    at(ws, 10, 30)
+    # A busy server: many request threads, and a lock wait a little shorter than production's.
+    monkeypatch.setattr(storage.store, "BUSY_TIMEOUT_S", 2.0)
+    server = Server(ws.runtime.wsgi, threads=100).start()
+    try:
+        driver = Driver(f"http://127.0.0.1:{server.port}/slack/events", ws.secret, ws.sim)
+        typed: list[str] = []
+
+        def type_checkin(n: int) -> None:
+            typed.append(driver.command(REQUESTER, "/checkin", f"all fine {n}").text)
+
+        typists = [threading.Thread(target=type_checkin, args=(n,)) for n in range(100)]
+        for typist in typists:
+            typist.start()
+        for typist in typists:
+            typist.join()
+    finally:
+        server.stop()
+    assert len(typed) == 100
+    assert [t for t in typed if not t.startswith("Thanks, checked in at 10:30")] == []
