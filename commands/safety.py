@@ -110,6 +110,18 @@ def checkin(ctx: Ctx, user: str, text: str = "") -> Reply:
     return duress_aware(ctx, user, text, normal)
 
 
+USAGE = Reply("Use `/visit`, `/out`, `/checkin`, `/extend 20m`, `/back` or `/sos`. `/visitsafe help` says more.")
+
+
+def typed(ctx: Ctx, user: str, text: str) -> Reply:
+    """Something typed in the DM: an answer to a pending check-in counts as I'm OK; otherwise the usage
+    reply. Either way the duress word raises the silent alarm behind the reply the visitor expects."""
+    live = ctx.store.read().live_visit_of(user)
+    if live is not None and live.watch.checkin_deadline is not None:
+        return checkin(ctx, user, text)
+    return duress_aware(ctx, user, text, lambda tx, now: USAGE)
+
+
 def extend(ctx: Ctx, user: str, text: str) -> Reply:
     """Running late: a new expected return (a duration from now or from the old time, or a clock time)."""
     text = text.strip()

@@ -8,8 +8,8 @@ from bot.simslack import sign_request
 from bot.simslack.driver import Driver
 from bot.serving import Server
 from commands import safety
-from tests.conftest import COMPANION, REQUESTER, SAFEGUARDING_CHANNEL
-from tests.test_e2e_safety import alerts_in, at, out_at_ten
+from tests.conftest import COMPANION, DSL, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL
+from tests.test_e2e_safety import alerts_in, at, out_and_checked_in, out_at_ten
 
 
 def dm_event(ws, user: str, text: str, event_id: str) -> str:
@@ -52,3 +52,20 @@ def test_many_typed_checkins_at_once_none_lost_to_a_locked_database(workspace, m
         server.stop()
     assert len(typed) == 100
     assert [t for t in typed if not t.startswith("Thanks, checked in at 10:30")] == []
+
+
+def test_duress_word_typed_after_the_overdue_are_you_ok_raises_the_silent_alarm_with_the_usual_reply(workspace):
+    ws = workspace
+    safety.set_duress_word(ws.runtime.ctx, REQUESTER, "bluebell")
+    out_and_checked_in(ws)
+    at(ws, 10, 45)
+    assert "you were due back at 10:45. Are you OK?" in ws.dms(REQUESTER)[-1].plain()  # no check-in pending now
+    type_in_dm(ws, REQUESTER, "yes all fine", "Ev1")
+    normal = ws.dms(REQUESTER)[-1].plain()
+    assert alerts_in(ws, SAFEGUARDING_CHANNEL) == []
+    type_in_dm(ws, REQUESTER, "Bluebell", "Ev2")
+    assert ws.dms(REQUESTER)[-1].plain() == normal
+    [alarm] = alerts_in(ws, SAFEGUARDING_CHANNEL)
+    assert "SILENT ALARM" in alarm.plain()
+    assert "SILENT ALARM" in ws.dms(DSL)[-1].plain()
+    assert not any("SILENT ALARM" in m.plain() for m in ws.channel(OFFICE_CHANNEL))
