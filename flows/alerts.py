@@ -186,16 +186,19 @@ def emergency_messages(visit: Visit, now: datetime, policy: Policy, phones: Phon
     w = visit.watch
     stamp = int(now.timestamp())
     note = f"\nTheir note: {esc(w.emergency_note)}" if w.emergency_note else ""
+    raiser = w.emergency_by or visit.requester
+    # A companion's alarm names them, and still says whose visit it is.
+    whose = f" ({mention(visit.requester)}'s visit)" if raiser != visit.requester else ""
     if w.emergency == "duress":
         text = (
-            f":rotating_light: *SILENT ALARM* {mention(visit.requester)} used their duress word at {clock(now, policy)}"
-            f" on visit #{visit.id}. Someone may be watching their screen: do not message them and do not"
+            f":rotating_light: *SILENT ALARM* {mention(raiser)} used their duress word at {clock(now, policy)}"
+            f" on visit #{visit.id}{whose}. Someone may be watching their screen: do not message them and do not"
             " say how you know. Their screen showed the normal reply."
         )
         targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u not in visit.team]]
     else:
         label = "asked for help" if w.emergency == "help" else "raised an SOS"
-        text = f":sos: *SOS* {mention(visit.requester)} {label} at {clock(now, policy)} on visit #{visit.id}.{note}"
+        text = f":sos: *SOS* {mention(raiser)} {label} at {clock(now, policy)} on visit #{visit.id}{whose}.{note}"
         targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u not in visit.team], policy.channels.office]
     fields = safety_log(visit, phones, policy)
     return [

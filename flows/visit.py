@@ -70,6 +70,7 @@ class Watch:
     checkins_sent: int = 0
     last_contact_at: datetime | None = None
     emergency: str | None = None            # "sos", "help" or "duress"
+    emergency_by: str | None = None         # who raised it: the visitor or a companion
     emergency_note: str | None = None
     safe_by: str | None = None
     safe_note: str | None = None

@@ -214,7 +214,7 @@ def raise_emergency(visit: Visit, user: str, kind: str, note: str | None, now: d
         visit,
         state=State.emergency,
         watch=replace(
-            w, emergency=kind, emergency_note=note, last_alarm_at=now, ack_by=None, paused_until=None,
+            w, emergency=kind, emergency_by=user, emergency_note=note, last_alarm_at=now, ack_by=None, paused_until=None,
             next_checkin_at=None, checkin_deadline=None,
         ),
     )

@@ -69,3 +69,26 @@ def test_duress_word_typed_after_the_overdue_are_you_ok_raises_the_silent_alarm_
     assert "SILENT ALARM" in alarm.plain()
     assert "SILENT ALARM" in ws.dms(DSL)[-1].plain()
     assert not any("SILENT ALARM" in m.plain() for m in ws.channel(OFFICE_CHANNEL))
+
+
+def test_a_companions_sos_and_duress_alarm_name_who_raised_it_and_whose_visit_it_is(workspace):
+    ws = workspace
+    safety.set_duress_word(ws.runtime.ctx, COMPANION, "snowdrop")
+    out_at_ten(ws, "2h")
+    ws.clock.set(ws.clock().replace(hour=10, minute=10))
+    ws.driver.command(COMPANION, "/checkin", "snowdrop")
+    [silent] = alerts_in(ws, SAFEGUARDING_CHANNEL)
+    assert "SILENT ALARM* <@U11> used their duress word at 10:10 on visit #1 (<@U10>'s visit)" in silent.plain()
+    ws.clock.set(ws.clock().replace(hour=10, minute=12))
+    ws.driver.command(COMPANION, "/sos", "")
+    sos = alerts_in(ws, SAFEGUARDING_CHANNEL)[-1].plain()
+    assert "SOS* <@U11> raised an SOS at 10:12 on visit #1 (<@U10>'s visit)" in sos
+    office = alerts_in(ws, OFFICE_CHANNEL)[-1].plain()
+    assert "<@U11> raised an SOS" in office and "(<@U10>'s visit)" in office
+
+
+def test_the_visitors_own_sos_still_reads_as_before(workspace):
+    ws = workspace
+    out_at_ten(ws)
+    ws.driver.command(REQUESTER, "/sos", "")
+    assert "SOS* <@U10> raised an SOS at 10:00 on visit #1." in alerts_in(ws, SAFEGUARDING_CHANNEL)[-1].plain()
