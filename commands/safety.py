@@ -6,6 +6,7 @@ from typing import Callable
 
 from commands.context import CommandError, Ctx, Reply
 from flows import alerts, duress, notices, watch
+from flows.watch import as_the_team_sees
 from flows.durations import BadDuration, parse_clock, parse_duration, resolve_return
 from flows.messages import Message
 from flows.visit import NotAllowed, Visit
@@ -40,6 +41,20 @@ def _emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, kind: str, note: str |
     return visit
 
 
+def sign_in_during_emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, now: datetime, home: bool, notify: bool = True) -> Visit:
+    """/back during an SOS or duress alarm: recorded and told to the responders; the alarm and its repeats go on."""
+    try:
+        visit = watch.sign_in_during_emergency(visit, user, now, home)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    tx.save_visit(visit, now)
+    tx.audit(user, "back_during_emergency", now, visit.id, home=home)
+    if notify:
+        tag = f"back{int(now.timestamp())}"
+        tx.send([*alerts.emergency_sign_in(visit, now, ctx.policy), *contact_updates(ctx, tx, visit, now, tag)], now, visit.id)
+    return as_the_team_sees(visit)
+
+
 def is_duress(tx: Tx, user: str, text: str) -> bool:
     """Whether `text` is this user's duress word."""
     return duress.matches(text, tx.duress_of(user))
@@ -48,11 +63,16 @@ def is_duress(tx: Tx, user: str, text: str) -> bool:
 Action = Callable[[Tx, datetime], Reply]
 
 
-def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Action | None = None) -> Reply:
+AfterAlarm = Callable[[Tx, Visit, datetime], object]
+
+
+def duress_aware(
+    ctx: Ctx, user: str, text: str, action: Action, not_duress: Action | None = None, after_alarm: AfterAlarm | None = None
+) -> Reply:
     """Run `action` (the normal /back or check-in). If `text` is the user's duress word, the visitor
     sees exactly what `action` would have shown (reply or refusal), nothing they could see changes,
-    and a silent alarm goes to the safeguarding channel and the DSLs. Other text runs `not_duress`
-    (default: `action`)."""
+    and a silent alarm goes to the safeguarding channel and the DSLs; `after_alarm` then records what
+    the visitor believes happened (e.g. signed in). Other text runs `not_duress` (default: `action`)."""
     now = ctx.now()
     outcome: Reply | CommandError
     # The scrypt comparison takes tens of ms: do it before taking the write lock, not while holding it.
@@ -75,7 +95,9 @@ def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Act
                 tx.audit(user, "emergency_duress_no_visit", now)
                 tx.send(alerts.sos_without_visit(user, None, now, ctx.policy, ctx.phone(user), silent=True), now)
             else:
-                _emergency(ctx, tx, visit, user, "duress", None, now)
+                visit = _emergency(ctx, tx, visit, user, "duress", None, now)
+                if after_alarm is not None and not isinstance(outcome, CommandError):
+                    after_alarm(tx, visit, now)
     ctx.wake()
     if isinstance(outcome, CommandError):
         raise outcome
@@ -199,7 +221,10 @@ def _act(ctx: Ctx, user: str, visit_id: int, action: str, change, note: str | No
         tx.save_visit(visit, now)
         tx.audit(user, action, now, visit.id)
         messages = contact_updates(ctx, tx, visit, now, f"{action}{int(now.timestamp())}")
-        if action == "confirmed_safe":
+        if action == "confirmed_safe" and visit.watch.emergency == "duress":
+            # The office board never heard of a silent alarm: it shows an ordinary sign-in.
+            messages += notices.office_board_back(as_the_team_sees(visit), ctx.policy)
+        elif action == "confirmed_safe":
             messages += alerts.board_safe(visit, now, ctx.policy)
         tx.send(messages, now, visit.id)
     ctx.wake()

@@ -20,7 +20,7 @@ from flows.request import RiskAnswers, VisitDetails
 from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key
 from flows.policy import Policy
 from flows.visit import Decision, Slot, State, Visit, Watch
-from flows.watch import next_due
+from flows.watch import next_due, signed_in_during_emergency
 from storage.schema import migrations
 
 BUSY_TIMEOUT_S = 5.0
@@ -402,7 +402,8 @@ class Tx:
             [user, f'%"{user}"%'],
             order="departed_at DESC",
         )
-        return next((v for v in live if user in v.team), None)
+        # A team signed back in during an emergency is not out any more as far as they can see.
+        return next((v for v in live if user in v.team and not signed_in_during_emergency(v)), None)
 
     def to_purge(self, finished_before: datetime, limit: int = 200) -> list[Visit]:
         """Finished visits last changed before the cutoff whose personal details are still held."""
