@@ -24,9 +24,10 @@ from bot.settings import Settings
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.context import Ctx
-from commands.sweep import LEASE, fall_back, holds_lease, sweep
+from commands.safety import record_direct_sos
+from commands.sweep import LEASE, escalate_directly, fall_back, holds_lease, sweep
 from flows.policy import Policy
-from storage.store import Store
+from storage.store import NotWritable, Store
 
 log = logging.getLogger("visitsafe")
 
@@ -95,7 +96,7 @@ class Runtime:
         )
         self.ctx = Ctx(self.store, policy, clock, lookup_phone=ProfilePhones(self.client))
         self.dispatcher = Dispatcher(
-            self.store, SlackMessenger(self.client), clock, may_send=lambda: holds_lease(self.ctx, self.holder)
+            self.store, SlackMessenger(self.client), clock, may_send=self._may_send
         )
         self.ctx.wake = self.dispatcher.wake
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -110,6 +111,9 @@ class Runtime:
         self._slack_handler = SlackRequestHandler(self.app)
         self.scheduler: BackgroundScheduler | None = None
         self._tick_lock = threading.Lock()
+        # Why the last tick's write probe failed (None: the database could be written).
+        self.db_unwritable: str | None = None
+        self.ctx.direct.post = SlackMessenger(self.client).post
 
     # The scheduler ---------------------------------------------------------
 
@@ -117,6 +121,12 @@ class Runtime:
         """One sweep, then deliver what it queued."""
         with self._tick_lock:
             try:
+                # A write probe each tick: while the database cannot be written, alerts go out directly.
+                self.db_unwritable = self.store.probe_write(self.clock())
+                if self.db_unwritable:
+                    escalate_directly(self.ctx, self.holder)
+                    return
+                record_direct_sos(self.ctx)
                 done = sweep(self.ctx, self.holder)
                 self.dispatcher.drain()
                 # An alert refused outright just now goes to its other audiences in this same tick.
@@ -124,6 +134,14 @@ class Runtime:
                     self.dispatcher.drain()
             except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log_failure(log, "sweep", exc)
+
+    def _may_send(self) -> bool:
+        """Whether the outbox may deliver: this process holds the lease, and can record what it sent."""
+        try:
+            return holds_lease(self.ctx, self.holder)
+        except NotWritable:
+            # A delivery that cannot be marked sent would be sent again: the alerts go out directly instead.
+            return False
 
     def reclaim_lease_of_dead_process(self) -> bool:
         """After a crash on this machine, take over at once instead of waiting for the lease to expire."""
@@ -174,7 +192,7 @@ class Runtime:
         try:
             tx = self.store.read()
             last = tx.last_beat("sweep")
-            status["database"] = "ok"
+            status["database"] = f"not writable: {self.db_unwritable}" if self.db_unwritable else "ok"
             status["outbox"] = tx.outbox_health(now, self.policy.delivery_fallback_after.total_seconds())
             # A step far past its time is itself an alarm: the sweep is not keeping up.
             status["late_steps"] = tx.late_steps(now - 2 * self.policy.sweep_interval)
@@ -188,7 +206,7 @@ class Runtime:
             "last_sweep": last.isoformat() if last else None,
             "age_seconds": None if age is None else round(age, 1),
         }
-        if not fresh or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"]:
+        if self.db_unwritable or not fresh or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"]:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"
         return healthy, status

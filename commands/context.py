@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from commands.direct import DirectSends
 from flows.messages import Button
 from flows.policy import Policy
 from storage.store import Store
@@ -33,6 +34,8 @@ class Ctx:
     wake: Callable[[], None] = field(default=lambda: None)
     # A chat-profile phone lookup (may be slow or fail: returns None then).
     lookup_phone: Callable[[str], str | None] = field(default=lambda user: None)
+    # Alerts sent straight through the Messenger while the database cannot be written.
+    direct: DirectSends = field(default_factory=DirectSends)
 
     def now(self) -> datetime:
         """The injected current time."""

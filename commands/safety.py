@@ -5,12 +5,13 @@ from datetime import datetime
 from typing import Callable
 
 from commands.context import CommandError, Ctx, Reply
+from commands.direct import mark_sent_directly
 from flows import alerts, duress, notices, watch
 from flows.watch import as_the_team_sees
 from flows.durations import BadDuration, parse_clock, parse_duration, resolve_return
 from flows.messages import Message
 from flows.visit import NotAllowed, Visit
-from storage.store import Tx
+from storage.store import NotWritable, Tx
 
 
 def _live(tx: Tx, user: str, doing: str) -> Visit:
@@ -183,18 +184,58 @@ def sos(ctx: Ctx, user: str, note: str = "", kind: str = "sos") -> Reply:
     """Immediate alert to the safeguarding channel, the DSL and the office, with the safety log."""
     now = ctx.now()
     note = note.strip() or None  # type: ignore[assignment]
-    with ctx.store.transaction() as tx:
-        visit = tx.live_visit_of(user)
-        if visit is None:
-            tx.audit(user, "sos_no_visit", now)
-            tx.send(alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user)), now)
-        else:
-            _emergency(ctx, tx, visit, user, kind, note, now)
+    try:
+        with ctx.store.transaction() as tx:
+            visit = tx.live_visit_of(user)
+            if visit is None:
+                tx.audit(user, "sos_no_visit", now)
+                tx.send(alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user)), now)
+            else:
+                _emergency(ctx, tx, visit, user, kind, note, now)
+    except NotWritable:
+        return _sos_directly(ctx, user, kind, note, now)
     ctx.wake()
     return Reply(
         ":sos: Alert sent to the safeguarding team, the DSL and the office. Help is being arranged."
         " *Call 999 if you or a child are in immediate danger.* Get to a safe place if you can."
     )
+
+
+def _sos_directly(ctx: Ctx, user: str, kind: str, note: str | None, now: datetime) -> Reply:
+    """The database cannot be written: the alert goes straight to the responders, and the visitor is told to phone."""
+    visit = ctx.store.read().live_visit_of(user)
+    if visit is None:
+        messages = alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user))
+    else:
+        messages = alerts.emergency_messages(watch.raise_emergency(visit, user, kind, note, now), now, ctx.policy, ctx.phone)
+        ctx.direct.remember(("sos", user, kind, note, now))
+    if ctx.direct.send(messages):
+        return Reply(
+            ":sos: Our system could not record your alert, so it was sent straight to the safeguarding team, the DSL"
+            " and the office. *Phone 999 if you or a child are in immediate danger*, then phone the DSL."
+        )
+    return Reply(
+        ":x: Your alert could not be sent. *Phone 999 if you or a child are in immediate danger*, then phone the DSL."
+    )
+
+
+def record_direct_sos(ctx: Ctx) -> int:
+    """SOSs sent directly while the database was read-only become open emergencies (their repeats run)."""
+    recorded = 0
+    events = ctx.direct.take()
+    for index, (_, user, kind, note, at) in enumerate(events):
+        try:
+            with ctx.store.transaction() as tx:
+                visit = tx.live_visit_of(user)
+                if visit is not None:
+                    visit = _emergency(ctx, tx, visit, user, kind, note, at)
+                    mark_sent_directly(ctx.direct, tx, alerts.emergency_messages(visit, at, ctx.policy, ctx.phone), at)
+                    recorded += 1
+        except NotWritable:
+            for event in events[index:]:
+                ctx.direct.remember(event)
+            break
+    return recorded
 
 
 def set_duress_word(ctx: Ctx, user: str, word: str) -> None:

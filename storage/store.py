@@ -25,6 +25,18 @@ from storage.schema import migrations
 
 BUSY_TIMEOUT_S = 5.0
 
+# SQLite's primary result codes for "this database cannot be written now" (read-only, I/O error, disk full).
+_UNWRITABLE = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
+
+
+class NotWritable(Exception):
+    """The database can be read but not written (full disk, read-only file system, I/O errors)."""
+
+
+def _unwritable(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _UNWRITABLE
+
 
 def ts(moment: datetime | None) -> float | None:
     """An aware datetime as epoch seconds for storage."""
@@ -77,6 +89,8 @@ class Store:
     def __init__(self, path: str | Path, policy: Policy | None = None):
         self.path = str(path)
         self.policy = policy
+        # A fault switch for tests: every connection refuses writes as a full or read-only disk would.
+        self.query_only = False
         self._local = threading.local()
         db = self.db()
         with db.ensure_autocommit_on():
@@ -94,21 +108,45 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             db = Database(conn)
             self._local.db = db
+            self._local.query_only = False
+        if self._local.query_only != self.query_only:
+            db.conn.execute(f"PRAGMA query_only={'ON' if self.query_only else 'OFF'}")
+            self._local.query_only = self.query_only
         return db
 
     @contextmanager
     def transaction(self) -> Iterator["Tx"]:
         """One unit of work: everything inside commits together or not at all."""
         db = self.db()
-        # IMMEDIATE takes the write lock up front, so two clicks at once queue instead of failing.
-        db.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield Tx(db, self.policy)
-        except BaseException:
-            db.conn.execute("ROLLBACK")
+            # IMMEDIATE takes the write lock up front, so two clicks at once queue instead of failing.
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(db, self.policy)
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    db.conn.execute("COMMIT")
+                except BaseException:
+                    if db.conn.in_transaction:
+                        db.conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            if _unwritable(exc):
+                raise NotWritable(type(exc).__name__) from exc
             raise
-        else:
-            db.conn.execute("COMMIT")
+
+    def probe_write(self, now: datetime) -> str | None:
+        """Write (and commit) a heartbeat: None if the database can be written, else why not (no personal data)."""
+        try:
+            with self.transaction() as tx:
+                tx.beat("write-probe", now)
+        except NotWritable as exc:
+            return str(exc.__cause__ and getattr(exc.__cause__, "sqlite_errorname", None) or exc)
+        return None
 
     @contextmanager
     def savepoint(self, tx: "Tx", keep: bool = True) -> Iterator["Tx"]:
@@ -337,6 +375,12 @@ class Tx:
             [ts(now), ts(now), limit],
         ).fetchall()
         return [(row_id, attempts, message_from_json(payload)) for row_id, attempts, payload in rows]
+
+    def mark_sent_key(self, key: str, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
+        """A queued message already delivered another way (sent directly while the database was read-only)."""
+        row = self.db.conn.execute("SELECT id FROM outbox WHERE key = ? AND status = 'pending'", [key]).fetchone()
+        if row is not None:
+            self.mark_sent(row[0], now, ref, channel, message_ts)
 
     def mark_sent(self, row_id: int, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
         """Record a delivery, and where the message lives if later messages will replace it."""
