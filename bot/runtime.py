@@ -26,9 +26,10 @@ from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.clocksteps import clock_stepped
 from commands.context import Ctx
-from commands.sweep import LEASE, fall_back, holds_lease, sweep
+from commands.safety import record_direct_sos
+from commands.sweep import LEASE, escalate_directly, fall_back, holds_lease, sweep
 from flows.policy import Policy, Role
-from storage.store import Store
+from storage.store import NotWritable, Store
 
 log = logging.getLogger("visitsafe")
 
@@ -80,7 +81,7 @@ class Runtime:
         self.phones = ProfilePhones(settings.api_url, token)
         self.ctx = Ctx(self.store, policy, clock, lookup_phone=self.phones)
         self.dispatcher = Dispatcher(
-            self.store, SlackMessenger(self.client), clock, may_send=lambda: holds_lease(self.ctx, self.holder)
+            self.store, SlackMessenger(self.client), clock, may_send=self._may_send
         )
         self.ctx.wake = self.dispatcher.wake
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -95,6 +96,9 @@ class Runtime:
         self._slack_handler = SlackRequestHandler(self.app)
         self.scheduler: BackgroundScheduler | None = None
         self._tick_lock = threading.Lock()
+        # Why the last tick's write probe failed (None: the database could be written).
+        self.db_unwritable: str | None = None
+        self.ctx.direct.post = SlackMessenger(self.client).post
 
     # The scheduler ---------------------------------------------------------
 
@@ -102,7 +106,13 @@ class Runtime:
         """One sweep, then deliver what it queued."""
         with self._tick_lock:
             try:
+                # A write probe each tick: while the database cannot be written, alerts go out directly.
+                self.db_unwritable = self.store.probe_write(self.clock())
+                if self.db_unwritable:
+                    escalate_directly(self.ctx, self.holder)
+                    return
                 self.check_clock()
+                record_direct_sos(self.ctx)
                 done = sweep(self.ctx, self.holder)
                 self.dispatcher.drain()
                 # An alert refused outright just now goes to its other audiences in this same tick.
@@ -124,6 +134,14 @@ class Runtime:
         log.warning("wall clock stepped %s by %.0f s (now %s); re-timing the safety net", way, abs(size.total_seconds()), wall.isoformat())
         clock_stepped(self.ctx, self.holder, size, last[0], MAX_BACKOFF)
         return size
+
+    def _may_send(self) -> bool:
+        """Whether the outbox may deliver: this process holds the lease, and can record what it sent."""
+        try:
+            return holds_lease(self.ctx, self.holder)
+        except NotWritable:
+            # A delivery that cannot be marked sent would be sent again: the alerts go out directly instead.
+            return False
 
     def reclaim_lease_of_dead_process(self) -> bool:
         """After a crash on this machine, take over at once instead of waiting for the lease to expire."""
@@ -187,7 +205,7 @@ class Runtime:
         try:
             tx = self.store.read()
             last = tx.last_beat("sweep")
-            status["database"] = "ok"
+            status["database"] = f"not writable: {self.db_unwritable}" if self.db_unwritable else "ok"
             status["outbox"] = tx.outbox_health(now, self.policy.delivery_fallback_after.total_seconds())
             # Which alerts wait, and why: ids and Slack's error code only, never text or numbers.
             status["outbox"]["waiting_alerts"] = tx.waiting_alerts(now)
@@ -208,7 +226,7 @@ class Runtime:
             a["refused"] or a["waiting_seconds"] > self.policy.delivery_fallback_after.total_seconds()
             for a in status["outbox"]["waiting_alerts"]
         )
-        if not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"] or stuck:
+        if self.db_unwritable or not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"] or stuck:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"
         return healthy, status

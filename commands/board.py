@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 
 from commands.context import Ctx, Reply
 from flows.messages import esc, mention
-from flows import notices
+from flows import notices, watch
 from flows.approvals import approvers_for, waiting_for
 from flows.notices import clock
 from flows.policy import Role
@@ -24,6 +24,8 @@ def today(ctx: Ctx, user: str) -> Reply:
     everyone = bool(ctx.policy.roles.of(user) & SEES_ALL)
     if not everyone:
         visits = [v for v in visits if user in v.team]
+    # Nothing the visiting team sees may reveal an alarm they signed back in under.
+    visits = [watch.as_the_team_sees(v) if user in v.team else v for v in visits]
     waiting = [
         v for v in ctx.store.read().visits_where("state = 'requested'", [])
         if any(user in approvers_for(slot, ctx.policy, v.team) for slot in waiting_for(v))

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from commands.direct import DirectSends
 from flows.messages import Button
 from flows.policy import Policy
 from storage.store import Store
@@ -38,6 +39,8 @@ class Ctx:
     # A chat-profile phone cache: answers at once (the number, None for none on file, or
     # NUMBER_UNKNOWN) and never calls the platform itself, so it is safe inside a transaction.
     lookup_phone: Callable[[str], str | None] = field(default=lambda user: None)
+    # Alerts sent straight through the Messenger while the database cannot be written.
+    direct: DirectSends = field(default_factory=DirectSends)
 
     def now(self) -> datetime:
         """The injected current time."""

@@ -162,17 +162,21 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
         live = tx.live_visit_of(user)
         if live is None:
             raise CommandError("You are not out on a visit, so there is nothing to sign back in from.")
-        try:
-            visit = come_back(live, user, now, home)
-        except NotAllowed as exc:
-            raise CommandError(str(exc)) from None
-        tx.save_visit(visit, now)
-        tx.audit(user, "back_home" if home else "back", now, visit.id)
-        tx.send(
-            [*notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
-            now,
-            visit.id,
-        )
+        if live.state is State.emergency:
+            # Only a responder ends an emergency: the visitor sees a normal sign-in, the alarm stays open.
+            visit = safety.sign_in_during_emergency(ctx, tx, live, user, now, home)
+        else:
+            try:
+                visit = come_back(live, user, now, home)
+            except NotAllowed as exc:
+                raise CommandError(str(exc)) from None
+            tx.save_visit(visit, now)
+            tx.audit(user, "back_home" if home else "back", now, visit.id)
+            tx.send(
+                [*notices.office_board_back(visit, ctx.policy), *safety.contact_updates(ctx, tx, visit, now, "back")],
+                now,
+                visit.id,
+            )
         # Visits of a round not reached stay approved, each on its own again.
         skipped = tx.rest_of_round(live)
         for rest in skipped:
@@ -187,7 +191,11 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
         raise CommandError("Use `/back` when you are back at school, or `/back home` if you have gone straight home.")
 
     # Anything but "home" is either the duress word (the visitor sees a normal /back) or a mistake.
-    return safety.duress_aware(ctx, user, "" if home else text, normal, not_duress=mistaken)
+    def signed_in(tx: Tx, alarm: Visit, now: datetime) -> None:
+        # The alarm itself tells the responders; the visitor is signed in as far as they can see.
+        safety.sign_in_during_emergency(ctx, tx, alarm, user, now, home, notify=False)
+
+    return safety.duress_aware(ctx, user, "" if home else text, normal, not_duress=mistaken, after_alarm=signed_in)
 
 
 def back_reply(visit: Visit, home: bool, now: datetime, ctx: Ctx) -> Reply:

@@ -5,11 +5,13 @@ from datetime import datetime
 from typing import Callable
 
 from commands.context import CommandError, Ctx, Reply
+from commands.direct import mark_sent_directly
 from flows import alerts, duress, notices, watch
+from flows.watch import as_the_team_sees
 from flows.durations import BadDuration, parse_clock, parse_duration, resolve_return
 from flows.messages import Message
 from flows.visit import NotAllowed, TooLong, Visit, check_within_limit
-from storage.store import Tx
+from storage.store import NotWritable, Tx
 
 
 def _live(tx: Tx, user: str, doing: str) -> Visit:
@@ -40,6 +42,20 @@ def _emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, kind: str, note: str |
     return visit
 
 
+def sign_in_during_emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, now: datetime, home: bool, notify: bool = True) -> Visit:
+    """/back during an SOS or duress alarm: recorded and told to the responders; the alarm and its repeats go on."""
+    try:
+        visit = watch.sign_in_during_emergency(visit, user, now, home)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    tx.save_visit(visit, now)
+    tx.audit(user, "back_during_emergency", now, visit.id, home=home)
+    if notify:
+        tag = f"back{int(now.timestamp())}"
+        tx.send([*alerts.emergency_sign_in(visit, now, ctx.policy), *contact_updates(ctx, tx, visit, now, tag)], now, visit.id)
+    return as_the_team_sees(visit)
+
+
 def is_duress(tx: Tx, user: str, text: str) -> bool:
     """Whether `text` is this user's duress word."""
     return duress.matches(text, tx.duress_of(user))
@@ -48,17 +64,24 @@ def is_duress(tx: Tx, user: str, text: str) -> bool:
 Action = Callable[[Tx, datetime], Reply]
 
 
-def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Action | None = None) -> Reply:
+AfterAlarm = Callable[[Tx, Visit, datetime], object]
+
+
+def duress_aware(
+    ctx: Ctx, user: str, text: str, action: Action, not_duress: Action | None = None, after_alarm: AfterAlarm | None = None
+) -> Reply:
     """Run `action` (the normal /back or check-in). If `text` is the user's duress word, the visitor
     sees exactly what `action` would have shown (reply or refusal), nothing they could see changes,
-    and a silent alarm goes to the safeguarding channel and the DSLs. Other text runs `not_duress`
-    (default: `action`)."""
+    and a silent alarm goes to the safeguarding channel and the DSLs; `after_alarm` then records what
+    the visitor believes happened (e.g. signed in). Other text runs `not_duress` (default: `action`)."""
     now = ctx.now()
     outcome: Reply | CommandError
+    # The scrypt comparison takes tens of ms: do it before taking the write lock, not while holding it.
+    under_duress = bool(text.strip()) and is_duress(ctx.store.read(), user, text)
     with ctx.store.transaction() as tx:
         if not text.strip():
             outcome = action(tx, now)
-        elif not is_duress(tx, user, text):
+        elif not under_duress:
             outcome = (not_duress or action)(tx, now)
         else:
             # Work out the normal outcome, then undo it: only the alarm is kept.
@@ -73,7 +96,9 @@ def duress_aware(ctx: Ctx, user: str, text: str, action: Action, not_duress: Act
                 tx.audit(user, "emergency_duress_no_visit", now)
                 tx.send(alerts.sos_without_visit(user, None, now, ctx.policy, ctx.phone(user), silent=True), now)
             else:
-                _emergency(ctx, tx, visit, user, "duress", None, now)
+                visit = _emergency(ctx, tx, visit, user, "duress", None, now)
+                if after_alarm is not None and not isinstance(outcome, CommandError):
+                    after_alarm(tx, visit, now)
     ctx.wake()
     if isinstance(outcome, CommandError):
         raise outcome
@@ -106,6 +131,18 @@ def checkin(ctx: Ctx, user: str, text: str = "") -> Reply:
         return checkin_reply(answered_visit, now, ctx)
 
     return duress_aware(ctx, user, text, normal)
+
+
+USAGE = Reply("Use `/visit`, `/out`, `/checkin`, `/extend 20m`, `/back` or `/sos`. `/visitsafe help` says more.")
+
+
+def typed(ctx: Ctx, user: str, text: str) -> Reply:
+    """Something typed in the DM: an answer to a pending check-in counts as I'm OK; otherwise the usage
+    reply. Either way the duress word raises the silent alarm behind the reply the visitor expects."""
+    live = ctx.store.read().live_visit_of(user)
+    if live is not None and live.watch.checkin_deadline is not None:
+        return checkin(ctx, user, text)
+    return duress_aware(ctx, user, text, lambda tx, now: USAGE)
 
 
 def extend(ctx: Ctx, user: str, text: str) -> Reply:
@@ -153,18 +190,58 @@ def sos(ctx: Ctx, user: str, note: str = "", kind: str = "sos") -> Reply:
     """Immediate alert to the safeguarding channel, the DSL and the office, with the safety log."""
     now = ctx.now()
     note = note.strip() or None  # type: ignore[assignment]
-    with ctx.store.transaction() as tx:
-        visit = tx.live_visit_of(user)
-        if visit is None:
-            tx.audit(user, "sos_no_visit", now)
-            tx.send(alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user)), now)
-        else:
-            _emergency(ctx, tx, visit, user, kind, note, now)
+    try:
+        with ctx.store.transaction() as tx:
+            visit = tx.live_visit_of(user)
+            if visit is None:
+                tx.audit(user, "sos_no_visit", now)
+                tx.send(alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user)), now)
+            else:
+                _emergency(ctx, tx, visit, user, kind, note, now)
+    except NotWritable:
+        return _sos_directly(ctx, user, kind, note, now)
     ctx.wake()
     return Reply(
         ":sos: Alert sent to the safeguarding team, the DSL and the office. Help is being arranged."
         " *Call 999 if you or a child are in immediate danger.* Get to a safe place if you can."
     )
+
+
+def _sos_directly(ctx: Ctx, user: str, kind: str, note: str | None, now: datetime) -> Reply:
+    """The database cannot be written: the alert goes straight to the responders, and the visitor is told to phone."""
+    visit = ctx.store.read().live_visit_of(user)
+    if visit is None:
+        messages = alerts.sos_without_visit(user, note, now, ctx.policy, ctx.phone(user))
+    else:
+        messages = alerts.emergency_messages(watch.raise_emergency(visit, user, kind, note, now), now, ctx.policy, ctx.phone)
+        ctx.direct.remember(("sos", user, kind, note, now))
+    if ctx.direct.send(messages):
+        return Reply(
+            ":sos: Our system could not record your alert, so it was sent straight to the safeguarding team, the DSL"
+            " and the office. *Phone 999 if you or a child are in immediate danger*, then phone the DSL."
+        )
+    return Reply(
+        ":x: Your alert could not be sent. *Phone 999 if you or a child are in immediate danger*, then phone the DSL."
+    )
+
+
+def record_direct_sos(ctx: Ctx) -> int:
+    """SOSs sent directly while the database was read-only become open emergencies (their repeats run)."""
+    recorded = 0
+    events = ctx.direct.take()
+    for index, (_, user, kind, note, at) in enumerate(events):
+        try:
+            with ctx.store.transaction() as tx:
+                visit = tx.live_visit_of(user)
+                if visit is not None:
+                    visit = _emergency(ctx, tx, visit, user, kind, note, at)
+                    mark_sent_directly(ctx.direct, tx, alerts.emergency_messages(visit, at, ctx.policy, ctx.phone), at)
+                    recorded += 1
+        except NotWritable:
+            for event in events[index:]:
+                ctx.direct.remember(event)
+            break
+    return recorded
 
 
 def set_duress_word(ctx: Ctx, user: str, word: str) -> None:
@@ -191,7 +268,10 @@ def _act(ctx: Ctx, user: str, visit_id: int, action: str, change, note: str | No
         tx.save_visit(visit, now)
         tx.audit(user, action, now, visit.id)
         messages = contact_updates(ctx, tx, visit, now, f"{action}{int(now.timestamp())}")
-        if action == "confirmed_safe":
+        if action == "confirmed_safe" and visit.watch.emergency == "duress":
+            # The office board never heard of a silent alarm: it shows an ordinary sign-in.
+            messages += notices.office_board_back(as_the_team_sees(visit), ctx.policy)
+        elif action == "confirmed_safe":
             messages += alerts.board_safe(visit, now, ctx.policy)
         tx.send(messages, now, visit.id)
     ctx.wake()

@@ -6,11 +6,12 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 
 from commands.context import Ctx
+from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, mention
 from flows.retention import purge
-from flows.visit import NotAllowed, expire, expire_unstarted
+from flows.visit import NotAllowed, Visit, expire, expire_unstarted
 from storage.store import Tx
 
 log = logging.getLogger("visitsafe.sweep")
@@ -114,19 +115,46 @@ def _escalate_one(ctx: Ctx, tx: Tx, visit_id: int, now: datetime, phones: dict[s
         return 0
     messages: list[Message] = []
     for alarm in alarms:
-        if alarm.kind == "checkin":
-            messages += alerts.checkin_prompt(visit, alarm.number, now, ctx.policy)
-        elif alarm.kind == "tier":
-            messages += alerts.tier_messages(visit, alarm, now, ctx.policy, phones.get)
-        else:
-            messages += alerts.repeat_messages(visit, alarm, now, ctx.policy, phones.get)
+        messages += _alarm_messages(ctx, visit, alarm, now, phones.get)
         tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
     tx.save_watch(visit, now)
     offset = tx.clock_offset()
     if offset is not None:
         note = watch.clock_ahead_note(timedelta(seconds=offset[0]), offset[1], ctx.policy)
         messages = [replace(message, notes=(*message.notes, note)) for message in messages]
-    return tx.send(messages, now, visit.id)
+    queued = tx.send(messages, now, visit.id)
+    # Alerts sent straight to Slack while the database was read-only are marked sent, not sent again.
+    mark_sent_directly(ctx.direct, tx, messages, now)
+    return queued
+
+
+def _due_messages(ctx: Ctx, visit_id: int, now: datetime) -> list[Message]:
+    """What the sweep would send for one due visit now, worked out without writing anything."""
+    visit = ctx.store.read().visit(visit_id)
+    if visit is None:
+        return []
+    visit, alarms = watch.advance(visit, now, ctx.policy)
+    return [m for alarm in alarms for m in _alarm_messages(ctx, visit, alarm, now, ctx.phone)]
+
+
+def _alarm_messages(ctx: Ctx, visit: Visit, alarm: watch.Alarm, now: datetime, phones: alerts.Phones) -> list[Message]:
+    """The messages of one alarm the sweep raises."""
+    if alarm.kind == "checkin":
+        return alerts.checkin_prompt(visit, alarm.number, now, ctx.policy)
+    if alarm.kind == "tier":
+        return alerts.tier_messages(visit, alarm, now, ctx.policy, phones)
+    return alerts.repeat_messages(visit, alarm, now, ctx.policy, phones)
+
+
+def escalate_directly(ctx: Ctx, holder: str) -> int:
+    """The database cannot be written: send what has fallen due straight through the Messenger (each key once)."""
+    now = ctx.now()
+    tx = ctx.store.read()
+    # Without writes there is no lease to renew: only the last holder (or nobody) sends, so two processes do not.
+    if tx.lease_holder(LEASE) not in (None, holder):
+        return 0
+    messages = [m for visit_id, _ in tx.due(now) for m in _due_messages(ctx, visit_id, now)]
+    return ctx.direct.send(messages) if messages else 0
 
 
 def fall_back(ctx: Ctx) -> int:

@@ -15,7 +15,7 @@ from flows.notices import board, clock, due, people
 from flows.policy import Policy
 from flows.request import TRAVEL_MODES
 from flows.visit import Visit
-from flows.watch import Alarm, overdue_minutes
+from flows.watch import Alarm, as_the_team_sees, overdue_minutes, signed_in_during_emergency
 
 Phones = Callable[[str], "str | None"]
 
@@ -186,16 +186,19 @@ def emergency_messages(visit: Visit, now: datetime, policy: Policy, phones: Phon
     w = visit.watch
     stamp = int(now.timestamp())
     note = f"\nTheir note: {esc(w.emergency_note)}" if w.emergency_note else ""
+    raiser = w.emergency_by or visit.requester
+    # A companion's alarm names them, and still says whose visit it is.
+    whose = f" ({mention(visit.requester)}'s visit)" if raiser != visit.requester else ""
     if w.emergency == "duress":
         text = (
-            f":rotating_light: *SILENT ALARM* {mention(visit.requester)} used their duress word at {clock(now, policy)}"
-            f" on visit #{visit.id}. Someone may be watching their screen: do not message them and do not"
+            f":rotating_light: *SILENT ALARM* {mention(raiser)} used their duress word at {clock(now, policy)}"
+            f" on visit #{visit.id}{whose}. Someone may be watching their screen: do not message them and do not"
             " say how you know. Their screen showed the normal reply."
         )
         targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u not in visit.team]]
     else:
         label = "asked for help" if w.emergency == "help" else "raised an SOS"
-        text = f":sos: *SOS* {mention(visit.requester)} {label} at {clock(now, policy)} on visit #{visit.id}.{note}"
+        text = f":sos: *SOS* {mention(raiser)} {label} at {clock(now, policy)} on visit #{visit.id}{whose}.{note}"
         targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u not in visit.team], policy.channels.office]
     fields = safety_log(visit, phones, policy)
     return [
@@ -237,6 +240,14 @@ def status_line(visit: Visit, now: datetime, policy: Policy) -> str:
     if visit.returned_at is not None:
         where = "gone home" if visit.returned_home else "back"
         return f":white_check_mark: *{_staff(visit)} signed in ({where})* at {clock(visit.returned_at, policy)}. The alert is over."
+    if signed_in_during_emergency(visit):
+        assert w.signed_in_at is not None
+        typed = "/back home" if w.signed_in_home else "/back"
+        line = (
+            f":rotating_light: {mention(w.signed_in_by or visit.requester)} typed {typed} at {clock(w.signed_in_at, policy)};"
+            " the alarm stays open until someone confirms them safe."
+        )
+        return line + (" Silent alarm: do not message them." if w.emergency == "duress" else "")
     if w.ack_by and w.paused_until and w.paused_until > now:
         return (
             f":eyes: {mention(w.ack_by)} is handling this since {clock(w.ack_at or now, policy)}; the next step waits until"
@@ -248,25 +259,38 @@ def status_line(visit: Visit, now: datetime, policy: Policy) -> str:
 
 def alert_updates(visit: Visit, refs: list[tuple[str, str]], now: datetime, policy: Policy, tag: str) -> list[Message]:
     """Rewrite every alert message of a visit to show what happened (one call per event, `tag` makes keys unique)."""
-    line = status_line(visit, now, policy)
-    over = visit.returned_at is not None
-    buttons: tuple[Button, ...] = () if over else _handling_buttons(visit, acknowledged=bool(visit.watch.ack_by and visit.watch.paused_until and visit.watch.paused_until > now))
     updates = []
     for ref, to in refs:
         is_team = to in visit.team
-        text = f"Visit #{visit.id} alert: {line}"
+        # The visiting team sees a /back during an emergency as a normal sign-in; responders see the alarm open.
+        seen = as_the_team_sees(visit) if is_team else visit
+        over = seen.returned_at is not None
+        text = f"Visit #{visit.id} alert: {status_line(seen, now, policy)}"
         if is_team and not over and visit.watch.ack_by:
             text = f"Visit #{visit.id}: {mention(visit.watch.ack_by)} is trying to reach you. Answer your phone, or use the buttons."
+        handling = _handling_buttons(visit, acknowledged=bool(visit.watch.ack_by and visit.watch.paused_until and visit.watch.paused_until > now))
         updates.append(
             Message(
                 to=to,
                 text=text,
-                buttons=() if over else (_visitor_buttons(visit) if is_team else buttons),
+                buttons=() if over else (_visitor_buttons(visit) if is_team else handling),
                 key=f"update:{ref}:{tag}",
                 replaces=ref,
             )
         )
     return updates
+
+
+def emergency_sign_in(visit: Visit, now: datetime, policy: Policy) -> list[Message]:
+    """/back during an SOS or duress alarm: the safeguarding channel and the DSLs hear the alarm stays open."""
+    text = f"Visit #{visit.id} alert: {status_line(visit, now, policy)}"
+    targets = [policy.channels.safeguarding, *[u for u in policy.roles.dsl if u not in visit.team]]
+    stamp = int(now.timestamp())
+    return [
+        # No safety log: the alarm itself carried it, and a phone lookup has no place inside the transaction.
+        _alert(visit, to, f"alert:{visit.id}:back{stamp}:{to}", text, (), (CALL_999,), _handling_buttons(visit), policy)
+        for to in dict.fromkeys(targets)
+    ]
 
 
 def board_extended(visit: Visit, now: datetime, policy: Policy) -> list[Message]:

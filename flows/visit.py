@@ -89,7 +89,13 @@ class Watch:
     checkins_sent: int = 0
     last_contact_at: datetime | None = None
     emergency: str | None = None            # "sos", "help" or "duress"
+    emergency_by: str | None = None         # who raised it: the visitor or a companion
     emergency_note: str | None = None
+    # The visitor signed back in during an emergency: only a responder ends it, so the visit stays
+    # live for them while the visitor (and anyone watching their screen) sees a normal sign-in.
+    signed_in_at: datetime | None = None
+    signed_in_by: str | None = None
+    signed_in_home: bool = False
     safe_by: str | None = None
     safe_note: str | None = None
 

@@ -215,10 +215,36 @@ def raise_emergency(visit: Visit, user: str, kind: str, note: str | None, now: d
         visit,
         state=State.emergency,
         watch=replace(
-            w, emergency=kind, emergency_note=note, last_alarm_at=now, ack_by=None, paused_until=None,
+            w, emergency=kind, emergency_by=user, emergency_note=note, last_alarm_at=now, ack_by=None, paused_until=None,
             next_checkin_at=None, checkin_deadline=None,
         ),
     )
+
+
+def sign_in_during_emergency(visit: Visit, user: str, now: datetime, home: bool) -> Visit:
+    """/back during an SOS or duress alarm: recorded, but the alarm stays open until a responder confirms safety."""
+    if user not in visit.team:
+        raise NotAllowed("Only the visitor or a companion can sign back in from this visit.")
+    if visit.state is not State.emergency:
+        raise NotAllowed("There is no emergency open on this visit.")
+    return replace(visit, watch=replace(visit.watch, signed_in_at=now, signed_in_by=user, signed_in_home=home))
+
+
+def signed_in_during_emergency(visit: Visit) -> bool:
+    """Whether the visiting team signed back in while an emergency stays open."""
+    return visit.state is State.emergency and visit.watch.signed_in_at is not None
+
+
+def as_the_team_sees(visit: Visit) -> Visit:
+    """The visit as its own team sees it: signed back in during an emergency reads as returned, and a
+    silent alarm confirmed safe reads as an ordinary sign-in."""
+    w = visit.watch
+    if signed_in_during_emergency(visit):
+        return replace(visit, state=State.returned, returned_at=w.signed_in_at, returned_home=w.signed_in_home)
+    if w.emergency == "duress" and w.safe_by is not None:
+        quiet = replace(w, safe_by=None, safe_note=None)
+        return replace(visit, watch=quiet, returned_at=w.signed_in_at or visit.returned_at, returned_home=w.signed_in_home)
+    return visit
 
 
 def overdue_minutes(visit: Visit, now: datetime) -> int:

@@ -20,10 +20,22 @@ from flows.request import RiskAnswers, VisitDetails
 from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key
 from flows.policy import Policy
 from flows.visit import Decision, Slot, State, Visit, Watch
-from flows.watch import next_due
+from flows.watch import next_due, signed_in_during_emergency
 from storage.schema import migrations
 
 BUSY_TIMEOUT_S = 5.0
+
+# SQLite's primary result codes for "this database cannot be written now" (read-only, I/O error, disk full).
+_UNWRITABLE = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
+
+
+class NotWritable(Exception):
+    """The database can be read but not written (full disk, read-only file system, I/O errors)."""
+
+
+def _unwritable(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _UNWRITABLE
 
 
 def ts(moment: datetime | None) -> float | None:
@@ -98,6 +110,8 @@ class Store:
     def __init__(self, path: str | Path, policy: Policy | None = None):
         self.path = str(path)
         self.policy = policy
+        # A fault switch for tests: every connection refuses writes as a full or read-only disk would.
+        self.query_only = False
         self._local = threading.local()
         db = self.db()
         with db.ensure_autocommit_on():
@@ -115,21 +129,45 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             db = Database(conn)
             self._local.db = db
+            self._local.query_only = False
+        if self._local.query_only != self.query_only:
+            db.conn.execute(f"PRAGMA query_only={'ON' if self.query_only else 'OFF'}")
+            self._local.query_only = self.query_only
         return db
 
     @contextmanager
     def transaction(self) -> Iterator["Tx"]:
         """One unit of work: everything inside commits together or not at all."""
         db = self.db()
-        # IMMEDIATE takes the write lock up front, so two clicks at once queue instead of failing.
-        db.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield Tx(db, self.policy)
-        except BaseException:
-            db.conn.execute("ROLLBACK")
+            # IMMEDIATE takes the write lock up front, so two clicks at once queue instead of failing.
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(db, self.policy)
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    db.conn.execute("COMMIT")
+                except BaseException:
+                    if db.conn.in_transaction:
+                        db.conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            if _unwritable(exc):
+                raise NotWritable(type(exc).__name__) from exc
             raise
-        else:
-            db.conn.execute("COMMIT")
+
+    def probe_write(self, now: datetime) -> str | None:
+        """Write (and commit) a heartbeat: None if the database can be written, else why not (no personal data)."""
+        try:
+            with self.transaction() as tx:
+                tx.beat("write-probe", now)
+        except NotWritable as exc:
+            return str(exc.__cause__ and getattr(exc.__cause__, "sqlite_errorname", None) or exc)
+        return None
 
     @contextmanager
     def savepoint(self, tx: "Tx", keep: bool = True) -> Iterator["Tx"]:
@@ -369,6 +407,12 @@ class Tx:
             for row_id, attempts, payload, alert, status, first, visit_id in rows
         ]
 
+    def mark_sent_key(self, key: str, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
+        """A queued message already delivered another way (sent directly while the database was read-only)."""
+        row = self.db.conn.execute("SELECT id FROM outbox WHERE key = ? AND status = 'pending'", [key]).fetchone()
+        if row is not None:
+            self.mark_sent(row[0], now, ref, channel, message_ts)
+
     def mark_sent(self, row_id: int, now: datetime, ref: str | None, channel: str, message_ts: str) -> None:
         """Record a delivery, and where the message lives if later messages will replace it."""
         self.db.conn.execute("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?", [ts(now), row_id])
@@ -489,7 +533,8 @@ class Tx:
             [user, f'%"{user}"%'],
             order="departed_at DESC",
         )
-        return next((v for v in live if user in v.team), None)
+        # A team signed back in during an emergency is not out any more as far as they can see.
+        return next((v for v in live if user in v.team and not signed_in_during_emergency(v)), None)
 
     def to_purge(self, finished_before: datetime, limit: int = 200) -> list[Visit]:
         """Finished visits last changed before the cutoff whose personal details are still held."""

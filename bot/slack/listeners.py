@@ -237,15 +237,11 @@ def register(app: App, ctx: Ctx) -> None:
 
     @app.event("message")
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
-        # A typed answer to "Still OK?" counts as I'm OK (and is checked for the duress word).
+        # A typed answer to "Still OK?" counts as I'm OK; any typed text is checked for the duress word.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         user = event.get("user") or ""
-        live = ctx.store.read().live_visit_of(user)
-        if live is None or live.watch.checkin_deadline is None:
-            reply = Reply("Use `/visit`, `/out`, `/checkin`, `/extend 20m`, `/back` or `/sos`. `/visitsafe help` says more.")
-        else:
-            reply = _answer(lambda: safety.checkin(ctx, user, event.get("text") or ""), "typed check-in")
+        reply = _answer(lambda: safety.typed(ctx, user, event.get("text") or ""), "typed message")
         client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
 
     slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
