@@ -276,7 +276,7 @@ def register(app: App, ctx: Ctx) -> None:
         if live is None or live.watch.checkin_deadline is None:
             reply = Reply("Use `/visit`, `/out`, `/checkin`, `/extend 20m`, `/back` or `/sos`. `/visitsafe help` says more.")
         else:
-            reply = _answer(lambda: safety.checkin(ctx, user, clean(event.get("text") or "")), "typed check-in")
+            reply = _answer(lambda: safety.checkin(ctx, user, clean(str(event.get("text") or ""))), "typed check-in")
         client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
 
     slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
