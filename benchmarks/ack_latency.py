@@ -154,7 +154,7 @@ SLACK_USERS = {DSL: {"name": "Jo Reid"}, HEAD: {"name": "Pat Head"}, OFFICE: {"n
 def _serve_simslack(conn: Any) -> None:
     """In a child process: run a SimSlack until told to stop."""
     sim = SimSlack(users=SLACK_USERS).start()
-    conn.send((sim.base_url, sim.team_id))
+    conn.send((sim.base_url, sim.team_id, sim.app_id))
     try:
         conn.recv()
     except EOFError:
@@ -170,7 +170,7 @@ class ChildSlack:
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve_simslack, args=(child,), name="simslack", daemon=True)
         self._process.start()
-        self.base_url, self.team_id = self._conn.recv()
+        self.base_url, self.team_id, self.app_id = self._conn.recv()
 
     def stop(self) -> None:
         self._conn.send("stop")

@@ -22,6 +22,7 @@ from commands.logsafe import log_failure
 from bot.outbox import MAX_BACKOFF, Dispatcher
 from bot.phones import ProfilePhones
 from bot.settings import Settings
+from bot.slack.gate import Gate, Identity
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.clocksteps import clock_stepped
@@ -94,6 +95,10 @@ class Runtime:
         )
         register(self.app, self.ctx)
         self._slack_handler = SlackRequestHandler(self.app)
+        # Learned once here, before serving and outside any transaction.
+        self.identity = Identity(self.client, settings.slack_team_id, settings.slack_app_id)
+        self.identity.learn()
+        self.gate = Gate(self.store, secret, self.identity)
         self.scheduler: BackgroundScheduler | None = None
         self._tick_lock = threading.Lock()
         # Why the last tick's write probe failed (None: the database could be written).
@@ -256,7 +261,12 @@ class Runtime:
             body = json.dumps(status).encode()
             start_response("200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if path == "/slack/events":
+        if path == "/slack/events" and environ.get("REQUEST_METHOD") == "POST":
+            refusal = self.gate.check(environ)
+            if refusal is not None:
+                body = refusal.reason.encode()
+                start_response(refusal.status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+                return [body]
             return self._slack_handler(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"Not Found"]

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = SLACK_API
+    # The workspace and app requests must come from; when unset, learned at start-up from auth.test and bots.info.
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
     visitsafe_config: Path = Path("visitsafe.yml")
     visitsafe_db: Path = Path("visitsafe.db")
     port: int = Field(default=3000, ge=1, le=65535)

@@ -68,6 +68,9 @@ def out(ctx: Ctx, user: str, text: str) -> Reply:
 
 def start_round(ctx: Ctx, user: str, visit_ids: list[int], text: str) -> Reply:
     """Several approved visits in one trip (Harton: "at the end of the home visit(s)")."""
+    if len(set(visit_ids)) != len(visit_ids):
+        # A repeated id would start one visit twice and leave it approved, with no timers.
+        raise CommandError("A round cannot hold the same visit twice: nothing was started.")
     now = ctx.now()
     with ctx.store.transaction() as tx:
         if tx.live_visit_of(user):

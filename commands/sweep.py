@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
+from commands.request import purge_drafts
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, mention
 from flows.retention import purge
@@ -203,6 +204,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     if not holds_lease(ctx, holder):
         return {"skipped": 1}
     done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "purged": purge_expired(ctx)}
+    done["drafts"] = purge_drafts(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

@@ -1,12 +1,24 @@
 """A platform-neutral outgoing message: what a person sees, not how a platform draws it."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
+
+# Invisible characters that reorder or hide text (bidi overrides, isolates and marks).
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean(text: str) -> str:
+    """Typed text without NUL, control characters (newline and tab kept) or bidirectional overrides."""
+    return "".join(
+        ch for ch in text
+        if ch in "\n\t" or (ch not in _BIDI and unicodedata.category(ch) not in ("Cc", "Cs"))
+    )
 
 
 def esc(text: object) -> str:
-    """Escape user-typed text so it can never mention @channel or a person."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape user-typed text so it can never mention @channel or a person (and carries no control characters)."""
+    return clean(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mention(user: str) -> str:

@@ -153,9 +153,12 @@ def no_answer(visit: Visit, user: str, now: datetime, policy: Policy) -> Visit:
 
 
 def confirm_safe(visit: Visit, user: str, note: str, now: datetime, policy: Policy) -> Visit:
-    """Someone reached the visitor: the alert ends everywhere and the visit is over."""
+    """Someone reached the visitor: the alert ends everywhere and the visit is over (only while an alert is open)."""
     _live(visit)
     _responder(visit, user, policy)
+    if not alert_open(visit):
+        # E.g. the visitor extended after the alert: closing the visit now would stop their check-ins.
+        raise NotAllowed("There is no open alert on this visit now (the visitor has been in touch): nothing was changed.")
     if not note.strip():
         raise NotAllowed("Say how you know they are safe (e.g. 'spoke to Sam on the phone, on the way back').")
     return replace(

@@ -165,6 +165,29 @@ def _delivery(db: Database) -> None:
     )
 
 
+@migrations(name="0006_interactions")
+def _interactions(db: Database) -> None:
+    db.executescript(
+        """
+        -- Step 1 of /visit while step 2 is open: the view carries only the id.
+        CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY,
+            user TEXT NOT NULL,
+            payload TEXT NOT NULL,             -- JSON: the step-1 answers, purged after a day
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX drafts_created ON drafts(created_at);
+
+        -- Request signatures already acted on, shared by every process on this database.
+        CREATE TABLE seen_signatures (
+            signature TEXT PRIMARY KEY,
+            seen_at REAL NOT NULL
+        );
+        CREATE INDEX seen_signatures_at ON seen_signatures(seen_at);
+        """
+    )
+
+
 @migrations(name="0008_clock")
 def _clock(db: Database) -> None:
     db.executescript(

@@ -696,3 +696,33 @@ class Tx:
             [back_s, now_s + lease_ttl_s, now_s + lease_ttl_s],
         ).rowcount
         return moved
+
+    # Interactions: /visit drafts and request signatures already seen ------------------
+
+    def add_draft(self, user: str, payload: dict[str, Any], now: datetime) -> int:
+        """Keep step 1 of /visit while step 2 is open; the id goes in the view."""
+        cur = self.db.conn.execute(
+            "INSERT INTO drafts (user, payload, created_at) VALUES (?, ?, ?)", [user, json.dumps(payload), ts(now)]
+        )
+        return int(cur.lastrowid or 0)
+
+    def draft_of(self, draft_id: int, user: str) -> dict[str, Any] | None:
+        """This user's draft (None if missing, purged or someone else's)."""
+        row = self.db.conn.execute("SELECT payload FROM drafts WHERE id = ? AND user = ?", [draft_id, user]).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def drop_draft(self, draft_id: int, user: str) -> bool:
+        """Remove a used draft; False if it was already gone."""
+        return self.db.conn.execute("DELETE FROM drafts WHERE id = ? AND user = ?", [draft_id, user]).rowcount == 1
+
+    def purge_drafts(self, before: datetime) -> int:
+        """Drafts left unsubmitted since before `before` are deleted."""
+        return self.db.conn.execute("DELETE FROM drafts WHERE created_at < ?", [ts(before)]).rowcount
+
+    def first_sight(self, signature: str, now_s: float, window_s: float) -> bool:
+        """Record a request signature; False if it was seen within the window (a replay)."""
+        self.db.conn.execute("DELETE FROM seen_signatures WHERE seen_at < ?", [now_s - window_s])
+        cur = self.db.conn.execute(
+            "INSERT OR IGNORE INTO seen_signatures (signature, seen_at) VALUES (?, ?)", [signature, now_s]
+        )
+        return cur.rowcount == 1

@@ -421,14 +421,19 @@ def test_a_restart_on_the_same_machine_takes_over_the_lease_of_the_dead_process_
     assert "Still OK?" in ws.dms(REQUESTER)[-1].plain()
 
 
-def test_a_round_of_visits_with_one_expected_return_and_next(workspace):
-    ws = workspace
+def two_approved(ws):
+    """Visits #1 (10:00, 45m) and #2 (11:00, 30m), both approved; the clock at 10:00."""
     request_visit(ws)
     request_visit(ws, details=visit_form(pupil_ref="CD456", address="4 Sample Close", start_time="11:00", duration="30m"))
     for approver in (DSL, HEAD):
         for dm in [m for m in ws.dms(approver) if "[Approve]" in m.plain()]:
             ws.driver.click(approver, dm, "Approve")
     ws.clock.set(ws.clock().replace(hour=10, minute=0))
+
+
+def test_a_round_of_visits_with_one_expected_return_and_next(workspace):
+    ws = workspace
+    two_approved(ws)
     choice = ws.driver.command(REQUESTER, "/out")
     assert "several approved visits" in choice.text
     picker = type("Reply", (), {"blocks": choice.body["blocks"], "channel": "D" + REQUESTER, "ts": "1", "text": ""})

@@ -496,7 +496,14 @@ def test_no_answer_without_an_open_alert_is_refused():
 # Confirm safe ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("k", range(4))
+def test_confirm_safe_without_an_open_alert_is_refused():
+    # Only the visitor has been told (tier 0), or the visitor has since extended: nobody may close the visit.
+    for visit in (at_tier(0), out()):
+        with pytest.raises(NotAllowed, match="no open alert"):
+            confirm_safe(visit, OFFICE, "Spoke to Sam", TIER_AT[0] + M, NO_CHECKIN)
+
+
+@pytest.mark.parametrize("k", range(1, 4))
 def test_confirm_safe_ends_everything(k):
     visit = at_tier(k)
     safe = confirm_safe(visit, OFFICE, "  Spoke to Sam, on the way back  ", TIER_AT[k] + M, NO_CHECKIN)

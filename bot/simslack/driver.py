@@ -64,6 +64,7 @@ def command_body(sim: SimSlack, user: str, command: str, text: str, trigger_id: 
         {
             "token": "legacy-verification-unused",
             "team_id": sim.team_id,
+            "api_app_id": sim.app_id,
             "channel_id": "D" + user,
             "user_id": user,
             "command": command,
@@ -83,10 +84,13 @@ class Driver:
         self.sim = sim
         self.settle = settle  # called after each request, e.g. to deliver the outbox
         self.stacks: dict[str, list[dict[str, Any]]] = {}
+        self.last: tuple[str, dict[str, str]] | None = None  # the last body and headers sent, to replay
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> Response:
         """POST a raw body to /slack/events (signed unless headers are given)."""
-        request = urllib.request.Request(self.url, data=body.encode(), headers=headers or sign_request(self.secret, body), method="POST")
+        headers = headers or sign_request(self.secret, body)
+        self.last = (body, headers)
+        request = urllib.request.Request(self.url, data=body.encode(), headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 status, raw = answer.status, answer.read().decode()
@@ -121,6 +125,7 @@ class Driver:
         payload = {
             "type": "view_submission",
             "team": {"id": self.sim.team_id},
+            "api_app_id": self.sim.app_id,
             "user": {"id": user},
             "trigger_id": self.sim.new_trigger_id(user),
             "view": {**view, "id": view.get("id", "V-sim"), "state": {"values": _state(view, answers)}},
@@ -145,6 +150,7 @@ class Driver:
                         {
                             "type": "block_actions",
                             "team": {"id": self.sim.team_id},
+                            "api_app_id": self.sim.app_id,
                             "user": {"id": user},
                             "trigger_id": self.sim.new_trigger_id(user),
                             "channel": {"id": channel or message.channel},
@@ -158,3 +164,18 @@ class Driver:
                         self.stacks[user] = [opened[-1].view]
                     return answer
         raise LookupError(f"no button {label!r} on that message")
+
+    def action(self, user: str, action_id: str, value: str, channel: str | None = None) -> Response:
+        """A click on a button with this action id and value, as a tampered client could send it."""
+        return self._payload(
+            {
+                "type": "block_actions",
+                "team": {"id": self.sim.team_id},
+                "api_app_id": self.sim.app_id,
+                "user": {"id": user},
+                "trigger_id": self.sim.new_trigger_id(user),
+                "channel": {"id": channel or "D" + user},
+                "container": {"type": "message", "message_ts": "1.1", "channel_id": channel or "D" + user},
+                "actions": [{"type": "button", "action_id": action_id, "value": value, "block_id": "b", "action_ts": "1"}],
+            }
+        )

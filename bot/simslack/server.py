@@ -271,6 +271,7 @@ class SimSlack:
         bot_user_id: str = "UBOT",
         bot_id: str = "B0001",
         team_id: str = "T0001",
+        app_id: str = "A1",
         team: str = "VisitSafe Sim",
         token: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -279,6 +280,7 @@ class SimSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
+        self.app_id = app_id
         self.team = team
         self._expected_token = token
         self._lock = threading.RLock()
@@ -300,6 +302,7 @@ class SimSlack:
         self._lost_channels: set[str] = set()
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
+            "bots.info": self._bots_info,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -591,6 +594,12 @@ class SimSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _bots_info(self, params: dict) -> dict:
+        """bots.info: the app this bot belongs to."""
+        if params.get("bot") != self.bot_id:
+            raise _ApiError("bot_not_found")
+        return {"bot": {"id": self.bot_id, "deleted": False, "name": "VisitSafe", "app_id": self.app_id, "user_id": self.bot_user_id}}
 
     def _message_body(self, posted: Posted) -> dict:
         """The message object Slack echoes back for posts and updates."""

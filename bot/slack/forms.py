@@ -1,11 +1,11 @@
 """The /visit modal in two steps, the decline form, and reading their answers back."""
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
 from flows import actions
+from flows.messages import clean
 from flows.request import REASONS, TRAVEL_MODES, VISIT_TYPES
 
 A = "v"  # every input's action id; the block id names the field
@@ -86,8 +86,8 @@ def details_view(today: date) -> dict[str, Any]:
     )
 
 
-def risk_view(step1: dict[str, Any]) -> dict[str, Any]:
-    """Step 2: the risk assessment and companions; step 1's answers ride along in private_metadata."""
+def risk_view(draft_id: int) -> dict[str, Any]:
+    """Step 2: the risk assessment and companions; step 1's answers wait in the database as draft `draft_id`."""
     return _modal(
         actions.RISK_FORM,
         "Home visit: 2 of 2",
@@ -102,7 +102,7 @@ def risk_view(step1: dict[str, Any]) -> dict[str, Any]:
              "hint": {"type": "plain_text", "text": "The colleague(s) going with you."},
              "element": {"type": "multi_users_select", "action_id": A, "placeholder": {"type": "plain_text", "text": "Choose colleagues"}}},
         ],
-        metadata=json.dumps(step1, separators=(",", ":")),
+        metadata=str(draft_id),  # not the answers: non-Latin text could pass Slack's 3,000-character limit
     )
 
 
@@ -132,10 +132,18 @@ def _value(action: dict[str, Any]) -> Any:
     return action.get("value")
 
 
+def _clean(answer: Any) -> Any:
+    if isinstance(answer, str):
+        return clean(answer)
+    if isinstance(answer, list):
+        return [_clean(item) for item in answer]
+    return answer
+
+
 def values(view: dict[str, Any]) -> dict[str, Any]:
-    """Every block's answer, by block id (None when left empty)."""
+    """Every block's answer, by block id (None when left empty); typed text without control characters."""
     state = view.get("state", {}).get("values", {})
-    return {block: _value(fields.get(A, {})) for block, fields in state.items()}
+    return {block: _clean(_value(fields.get(A, {}))) for block, fields in state.items()}
 
 
 def details_answers(view: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Bolt listeners: each acks, reads the payload, calls a command, and renders the answer."""
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any, Callable
@@ -10,10 +9,11 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
-from bot.slack import forms, render
+from bot.slack import buttons, forms, render
 from commands import board, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
+from flows.messages import clean
 from flows.request import FieldErrors
 
 log = logging.getLogger("visitsafe.slack")
@@ -75,9 +75,16 @@ def _open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any], sa
         say(NOT_OPENED)
 
 
-def _visit_id(value: str) -> int | None:
-    head = value.split("|", 1)[0]
-    return int(head) if head.isdigit() else None
+def _parsed(parse: Callable[[str], Any], action: dict[str, Any]) -> Any:
+    """A button's value through its strict parser; None if it is not one we wrote."""
+    value = action.get("value")
+    try:
+        return parse(value) if isinstance(value, str) else None
+    except buttons.BadValue:
+        return None
+
+
+NOT_MINE = Reply(f":warning: {buttons.NOT_MINE}")
 
 
 def register(app: App, ctx: Ctx) -> None:
@@ -89,9 +96,9 @@ def register(app: App, ctx: Ctx) -> None:
         @app.action(action_id)
         def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             ack()
-            visit_id = _visit_id(action.get("value", ""))
+            visit_id = _parsed(buttons.visit, action)
             if visit_id is None:
-                _tell(client, body, Reply(":warning: That button is not one of mine."))
+                _tell(client, body, NOT_MINE)
                 return
             _tell(client, body, _answer(lambda: run(body["user"]["id"], visit_id), action_id))
 
@@ -101,10 +108,10 @@ def register(app: App, ctx: Ctx) -> None:
         @app.action(action_id)
         def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             ack()
-            visit_id = _visit_id(action.get("value", ""))
+            visit_id = _parsed(buttons.visit, action)
             try:
                 if visit_id is None:
-                    raise CommandError("That button is not one of mine.")
+                    raise CommandError(buttons.NOT_MINE)
                 check(body["user"]["id"], visit_id)
             except CommandError as exc:
                 _tell(client, body, Reply(f":warning: {exc}"))
@@ -116,13 +123,13 @@ def register(app: App, ctx: Ctx) -> None:
 
         @app.view(callback_id)
         def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-            meta = view.get("private_metadata") or ""
             user = body["user"]["id"]
-            if not meta.isdigit():
+            visit_id = _parsed(buttons.visit, {"value": view.get("private_metadata")})
+            if visit_id is None:
                 ack(response_action="errors", errors={field: "This form has expired: click the button again."})
                 return
             try:
-                reply = run(user, int(meta), forms.values(view).get(field) or "")
+                reply = run(user, visit_id, forms.values(view).get(field) or "")
             except CommandError as exc:
                 ack(response_action="errors", errors={field: str(exc)})
                 return
@@ -147,16 +154,21 @@ def register(app: App, ctx: Ctx) -> None:
         except FieldErrors as exc:
             ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
             return
-        ack(response_action="push", view=forms.risk_view(raw))
+        ack(response_action="push", view=forms.risk_view(request.save_draft(ctx, body["user"]["id"], raw)))
 
     @app.view(actions.RISK_FORM)
     def visit_risk(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        raw_details = json.loads(view.get("private_metadata") or "{}")
+        draft_id = _parsed(buttons.visit, {"value": view.get("private_metadata")})
         try:
-            request.submit(ctx, user, raw_details, forms.risk_answers(view))
+            if draft_id is None:
+                raise CommandError(request.EXPIRED)
+            request.submit_draft(ctx, user, draft_id, forms.risk_answers(view))
         except FieldErrors as exc:
             ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
+            return
+        except CommandError as exc:
+            ack(response_action="errors", errors=forms.field_errors({"risks": str(exc)}, view))
             return
         ack(response_action="clear")
 
@@ -168,28 +180,27 @@ def register(app: App, ctx: Ctx) -> None:
     @app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))
     def start_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        value = action.get("value", "")
-        visit_id = _visit_id(value)
-        text = value.split("|", 1)[1] if "|" in value else ""
-        if visit_id is None:
-            _tell(client, body, Reply(":warning: That button is not one of mine."))
+        parsed = _parsed(buttons.start, action)
+        if parsed is None:
+            _tell(client, body, NOT_MINE)
             return
+        visit_id, text = parsed
         _tell(client, body, _answer(lambda: outing.start(ctx, body["user"]["id"], visit_id, text)))
 
     @app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))
     def start_round_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        ids, _, text = action.get("value", "").partition("|")
-        visit_ids = [int(part) for part in ids.split(",") if part.isdigit()]
-        if len(visit_ids) < 2:
-            _tell(client, body, Reply(":warning: That button is not one of mine."))
+        parsed = _parsed(buttons.round_of, action)
+        if parsed is None:
+            _tell(client, body, NOT_MINE)
             return
+        visit_ids, text = parsed
         _tell(client, body, _answer(lambda: outing.start_round(ctx, body["user"]["id"], visit_ids, text), "round"))
 
     def slash(name: str, run: Callable[[str, str], Reply]) -> None:
         @app.command(name)
         def handler(ack: Ack, command: dict[str, Any]) -> None:
-            reply = _answer(lambda: run(command["user_id"], command.get("text") or ""))
+            reply = _answer(lambda: run(command["user_id"], clean(command.get("text") or "")))
             ack(**reply_payload(reply))
 
     def _team_check(user: str, visit_id: int) -> None:
@@ -197,10 +208,30 @@ def register(app: App, ctx: Ctx) -> None:
         if visit is None or user not in visit.team:
             raise CommandError("Only the visitor or a companion can extend this visit.")
 
-    click(actions.CHECKIN_OK, lambda user, vid: safety.checkin(ctx, user))
-    click(actions.CHECKIN_HELP, lambda user, vid: safety.sos(ctx, user, "Pressed Need help", kind="help"))
-    click(actions.VISITOR_BACK, lambda user, vid: outing.back(ctx, user, ""))
-    click(actions.NEXT_VISIT, lambda user, vid: outing.next_visit(ctx, user))
+    def on_own_visit(run: Callable[[str], Reply]) -> Callable[[str, int], Reply]:
+        """An old button from another visit must not act on the visit the clicker is on now."""
+
+        def checked(user: str, visit_id: int) -> Reply:
+            live = ctx.store.read().live_visit_of(user)
+            if live is None or live.id != visit_id:
+                now_on = f" You are out on visit #{live.id} now." if live else ""
+                raise CommandError(
+                    f"That button was for visit #{visit_id}, which you are not out on: nothing was changed.{now_on}"
+                    " Use `/checkin`, `/next`, `/extend 20m` or `/back` for the visit you are on."
+                )
+            return run(user)
+
+        return checked
+
+    @app.action(actions.CHECKIN_HELP)
+    def need_help(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        # Never refused, however old or odd the button: an SOS always goes (for the visit they are on now).
+        ack()
+        _tell(client, body, _answer(lambda: safety.sos(ctx, body["user"]["id"], "Pressed Need help", kind="help"), "need help"))
+
+    click(actions.CHECKIN_OK, on_own_visit(lambda user: safety.checkin(ctx, user)))
+    click(actions.VISITOR_BACK, on_own_visit(lambda user: outing.back(ctx, user, "")))
+    click(actions.NEXT_VISIT, on_own_visit(lambda user: outing.next_visit(ctx, user)))
     click(actions.ALERT_ACK, lambda user, vid: safety.acknowledge(ctx, user, vid))
     click(actions.ALERT_NO_ANSWER, lambda user, vid: safety.no_answer(ctx, user, vid))
     form_button(actions.CHECKIN_EXTEND, _team_check, forms.extend_view)
@@ -210,7 +241,7 @@ def register(app: App, ctx: Ctx) -> None:
 
     @app.command("/visitsafe")
     def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        words = (body.get("text") or "").strip().lower().split()
+        words = clean(body.get("text") or "").strip().lower().split()
         if words[:1] == ["duress"]:
             ack()
             _open_form(client, body, forms.duress_view(), lambda text: respond(text))
@@ -241,7 +272,7 @@ def register(app: App, ctx: Ctx) -> None:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         user = event.get("user") or ""
-        reply = _answer(lambda: safety.typed(ctx, user, event.get("text") or ""), "typed message")
+        reply = _answer(lambda: safety.typed(ctx, user, clean(str(event.get("text") or ""))), "typed message")
         client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
 
     slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
