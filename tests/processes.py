@@ -11,10 +11,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.simslack import SimSlack
-from flows.policy import Policy
+import yaml
+
+from flows.policy import Policy, parse_policy
 from flows.visit import State, Visit, go_out
 from storage.store import Store
-from tests.conftest import REQUESTER
+from tests.conftest import POLICY, REQUESTER
 from tests.factories import make_visit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,3 +72,12 @@ def alerts_for(sim: SimSlack, visit_id: int) -> Counter:
         for call in sim.calls_to("chat.postMessage")
         if not call.failed and f"visit #{visit_id}" in call.params["text"].lower()
     )
+
+
+def process_school(tmp_path: Path, ladder: list[dict]) -> tuple[Policy, Store]:
+    """The test school with a fast sweep, this ladder and no check-ins, written where `serve` reads it; and its store."""
+    raw = {**POLICY, "sweep_interval": "1s", "escalation": ladder}
+    raw.pop("checkin_interval")
+    (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(raw))
+    policy = parse_policy(raw)
+    return policy, Store(tmp_path / "visitsafe.db", policy)

@@ -5,13 +5,9 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-import yaml
-
 from bot.simslack import SimSlack
-from flows.policy import parse_policy
-from storage.store import Store
-from tests.conftest import DEPUTY, DSL, OFFICE_CHANNEL, POLICY, REQUESTER, SAFEGUARDING_CHANNEL
-from tests.processes import alerts_for, pending, seed_out, serve, wait_for
+from tests.conftest import DEPUTY, DSL, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL
+from tests.processes import process_school, alerts_for, pending, seed_out, serve, wait_for
 
 LADDER = [
     {"after": "0s", "notify": ["visitor"]},
@@ -22,11 +18,7 @@ LADDER = [
 
 
 def test_sigkill_then_restart_sends_each_due_alert_exactly_once(tmp_path):
-    raw = {**POLICY, "sweep_interval": "1s", "escalation": LADDER}
-    raw.pop("checkin_interval")
-    (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(raw))
-    policy = parse_policy(raw)
-    store = Store(tmp_path / "visitsafe.db", policy)
+    policy, store = process_school(tmp_path, LADDER)
 
     def seed(expected_return: datetime):
         return seed_out(store, policy, expected_return)

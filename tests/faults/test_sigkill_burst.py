@@ -4,14 +4,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-import yaml
-
 from bot.simslack import SimSlack
-from flows.policy import parse_policy
-from storage.store import Store
-from tests.conftest import OFFICE_CHANNEL, POLICY, REQUESTER
+from tests.conftest import OFFICE_CHANNEL, REQUESTER
 from tests.faults.alerts import assert_each_once_in_order, delivered_alerts
-from tests.processes import pending, seed_out, serve, wait_for
+from tests.processes import process_school, pending, seed_out, serve, wait_for
 
 VISITS = 15
 LADDER = [
@@ -24,11 +20,7 @@ EXPECTED = {REQUESTER: VISITS, OFFICE_CHANNEL: VISITS}
 
 
 def test_sigkill_mid_burst_then_restart_sends_every_alert_exactly_once(tmp_path):
-    raw = {**POLICY, "sweep_interval": "1s", "escalation": LADDER}
-    raw.pop("checkin_interval")
-    (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(raw))
-    policy = parse_policy(raw)
-    store = Store(tmp_path / "visitsafe.db", policy)
+    policy, store = process_school(tmp_path, LADDER)
     # Fifteen visits fell due while the bot was down: thirty alerts at start-up.
     for _ in range(VISITS):
         seed_out(store, policy, datetime.now(timezone.utc) - timedelta(seconds=10))
