@@ -140,6 +140,11 @@ def quiet_logs() -> None:
     """INFO means one line per command and per alert: not one per scheduler tick."""
     # APScheduler logs "Running job" and "executed successfully" at INFO on every sweep tick.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Bolt reads SLACK_BOT_TOKEN itself and warns at every start that the client we give it wins.
+    from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+    expected = warning_client_prioritized_and_token_skipped()
+    logging.getLogger("slack_bolt.App").addFilter(lambda record: record.getMessage() != expected)
 
 
 EXAMPLE_HELP = "accept the examples' *_CHANGE_ME placeholder ids (for trying an example file only; default: refuse them)"
