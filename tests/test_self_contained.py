@@ -17,9 +17,11 @@ def tracked() -> list[Path]:
     """The files a fresh clone has (every file under the root when git is not there)."""
     try:
         names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-        return [ROOT / name for name in names]
     except (OSError, subprocess.CalledProcessError):
-        return [p for p in ROOT.rglob("*") if p.is_file() and not SKIPPED & set(p.relative_to(ROOT).parts)]
+        names = []
+    if names:
+        return [ROOT / name for name in names]
+    return [p for p in ROOT.rglob("*") if p.is_file() and not SKIPPED & set(p.relative_to(ROOT).parts) and ".egg-info" not in str(p)]
 
 
 def shipped() -> list[Path]:
