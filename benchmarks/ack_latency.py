@@ -27,8 +27,8 @@ Then, in the same workspace, 1,000 other visits for today (by other staff, in a 
 states) are added and /visits alone is timed again, to show how it scales: it lists every
 visit of the day, so its cost grows with the day's visits while the other commands' does not.
 
-    /tmp/venv/bin/python benchmarks/ack_latency.py
-    /tmp/venv/bin/python benchmarks/ack_latency.py --visits 300 --others 1000 --json ack.json
+    python benchmarks/ack_latency.py
+    python benchmarks/ack_latency.py --visits 300 --others 1000 --json ack.json
 
 Percentiles are nearest-rank. No network is used beyond 127.0.0.1.
 """

@@ -27,8 +27,8 @@ the sweep (outbox row created_at, which is the sweeping tick's clock - due) and 
 (Call.at - created_at). The goal is p99 < sweep_interval + 1 s. Percentiles are nearest-rank;
 with fewer than 100 alerts, p99 is the maximum.
 
-    /tmp/venv/bin/python benchmarks/alert_latency.py                     # 15 s then 1 s, about 2 minutes
-    /tmp/venv/bin/python benchmarks/alert_latency.py --interval 1 --alerts 200 --json alerts.json
+    python benchmarks/alert_latency.py                     # 15 s then 1 s, about 2 minutes
+    python benchmarks/alert_latency.py --interval 1 --alerts 200 --json alerts.json
 """
 from __future__ import annotations
 

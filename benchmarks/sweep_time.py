@@ -25,9 +25,9 @@ Figures are wall time (time.perf_counter) in milliseconds; percentiles are neare
 with fewer than 100 repeats p99 is the maximum. The goal is a sweep of 10,000 visits out in
 under 50 ms.
 
-    /tmp/venv/bin/python benchmarks/sweep_time.py
-    /tmp/venv/bin/python benchmarks/sweep_time.py --sizes 100 10000 --repeats 50 --json sweep.json
-    /tmp/venv/bin/python benchmarks/sweep_time.py --sizes 10000 --profile      # cProfile of one sweep per case
+    python benchmarks/sweep_time.py
+    python benchmarks/sweep_time.py --sizes 100 10000 --repeats 50 --json sweep.json
+    python benchmarks/sweep_time.py --sizes 10000 --profile      # cProfile of one sweep per case
 """
 from __future__ import annotations
 

@@ -6,12 +6,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from pydantic import ValidationError
 
 from bot.settings import WHERE_TO_FIND, Settings
 from flows.durations import format_duration
-from flows.policy import Policy, PolicyError, load_policy
+from flows.policy import PLACEHOLDER, Policy, PolicyError, load_policy
 
 log = logging.getLogger("visitsafe")
 
@@ -25,9 +26,9 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
-def _policy(path: Path) -> Policy:
+def _policy(path: Path, example: bool = False) -> Policy:
     try:
-        return load_policy(path)
+        return load_policy(path, example=example)
     except PolicyError as exc:
         print(f"visitsafe: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -71,9 +72,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if missing:
         print(missing_tokens_message(missing, socket_mode), file=sys.stderr)
         return 2
-    policy = _policy(settings.visitsafe_config)
+    policy = _policy(settings.visitsafe_config, args.example)
     if not socket_mode:
-        return _serve(settings, policy, "0.0.0.0", settings.port)
+        return _serve(settings, policy, args.host, settings.port)
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.runtime import Runtime
@@ -81,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     runtime = Runtime(settings, policy)
     runtime.start_background()
-    health = Server(runtime.wsgi, host="0.0.0.0", port=settings.port).start()
+    health = Server(runtime.wsgi, host=args.host, port=settings.port).start()
     log.info("VisitSafe for %s connected by Socket Mode; /healthz on port %s", policy.school, health.port)
     assert settings.slack_app_token is not None
     try:
@@ -99,15 +100,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if missing:
         print(missing_tokens_message(missing, socket_mode=False), file=sys.stderr)
         return 2
-    return _serve(settings, _policy(settings.visitsafe_config), args.host, args.port)
+    port = args.port if args.port is not None else settings.port
+    return _serve(settings, _policy(settings.visitsafe_config, args.example), args.host, port)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a policy file without starting anything."""
     path = Path(args.file) if args.file else _settings().visitsafe_config
-    policy = _policy(path)
+    policy = _policy(path, args.example)
     ladder = ", ".join(f"{format_duration(t.after)} {'+'.join(t.notify)}" for t in policy.escalation)
-    print(f"{path}: OK. {policy.school}; {len(policy.escalation)} escalation tiers ({ladder}).")
+    summary = f"{policy.school}; {len(policy.escalation)} escalation tiers ({ladder})."
+    if args.example and PLACEHOLDER in path.read_text(encoding="utf-8"):
+        # Never "OK" for a file that could not alert anyone.
+        print(f"{path}: valid as an example, NOT ready to run: replace every *{PLACEHOLDER} id with the real one. {summary}")
+    else:
+        print(f"{path}: OK. {summary}")
     return 0
 
 
@@ -118,22 +125,80 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(verbose=args.verbose, overdue=args.overdue)
 
 
+def version() -> str:
+    """The installed package's version (the source tree's when run uncloned)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("visitsafe")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+def quiet_logs() -> None:
+    """INFO means one line per command and per alert: not one per scheduler tick."""
+    # APScheduler logs "Running job" and "executed successfully" at INFO on every sweep tick.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Bolt reads SLACK_BOT_TOKEN itself and warns at every start that the client we give it wins.
+    from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+    expected = warning_client_prioritized_and_token_skipped()
+    logging.getLogger("slack_bolt.App").addFilter(lambda record: record.getMessage() != expected)
+
+
+EXAMPLE_HELP = "accept the examples' *_CHANGE_ME placeholder ids (for trying an example file only; default: refuse them)"
+HOST_HELP = "address to listen on (default: %(default)s, for a TLS proxy on this machine; 0.0.0.0 listens on every interface)"
+
+
+def _listens(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
+    """The options of the commands that start the bot."""
+    parser.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    parser.add_argument("--example", action="store_true", help=EXAMPLE_HELP)
+    parser.set_defaults(func=func)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `visitsafe` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="visitsafe", description="VisitSafe: a school's home-visit safety policy, in Slack.")
+    quiet_logs()
+    parser = argparse.ArgumentParser(
+        prog="visitsafe",
+        description="VisitSafe: a school's home-visit safety policy, in Slack.",
+        epilog="Settings come from the environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, "
+        "VISITSAFE_CONFIG (default ./visitsafe.yml), VISITSAFE_DB (default ./visitsafe.db), PORT (default 3000).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="connect to Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT)").set_defaults(func=cmd_run)
-    serve = sub.add_parser("serve", help="serve Slack's HTTP requests and /healthz")
-    serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.set_defaults(func=cmd_serve)
-    check = sub.add_parser("check-config", help="validate a policy file and exit")
-    check.add_argument("file", nargs="?", help="policy file (default: $VISITSAFE_CONFIG or ./visitsafe.yml)")
+    run = sub.add_parser(
+        "run", help="connect to Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT)",
+        description="Connect to Slack: by Socket Mode when SLACK_APP_TOKEN is set (no public address needed; "
+        "/healthz on $PORT), otherwise serve Slack's HTTP requests on $PORT (default 3000). "
+        "The policy is read from $VISITSAFE_CONFIG (default ./visitsafe.yml).",
+    )
+    _listens(run, cmd_run)
+    serve = sub.add_parser(
+        "serve", help="serve Slack's HTTP requests and /healthz",
+        description="Serve Slack's HTTP requests on /slack/events and a health check on /healthz. "
+        "The policy is read from $VISITSAFE_CONFIG (default ./visitsafe.yml).",
+    )
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default: $PORT, else 3000)")
+    _listens(serve, cmd_serve)
+    check = sub.add_parser(
+        "check-config", help="validate a policy file and exit",
+        description="Validate a policy file without starting anything: exit 0 and print OK if the bot could run "
+        "with it, else exit 2 with one line naming the key and the fix.",
+    )
+    check.add_argument("file", nargs="?", help="policy file (default: $VISITSAFE_CONFIG, else ./visitsafe.yml)")
+    check.add_argument("--example", action="store_true", help=EXAMPLE_HELP)
     check.set_defaults(func=cmd_check_config)
-    demo = sub.add_parser("demo", help="play one whole visit against a simulated Slack workspace (no tokens, no network)")
-    demo.add_argument("--verbose", action="store_true", help="also print the bot's log")
-    demo.add_argument("--overdue", action="store_true", help="then play a second visit that runs late: missed check-in, the ladder, confirmed safe")
+    demo = sub.add_parser(
+        "demo", help="play one whole visit against a simulated Slack workspace (no tokens, no network)",
+        description="Play one whole visit against a simulated Slack workspace and print what each person saw. "
+        "Needs no tokens and no network.",
+    )
+    demo.add_argument("--verbose", action="store_true", help="also print the bot's log (default: off)")
+    demo.add_argument("--overdue", action="store_true", help="then play a second visit that runs late: missed check-in, the ladder, confirmed safe (default: off)")
     demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     return int(args.func(args))

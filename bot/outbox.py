@@ -189,6 +189,9 @@ class Dispatcher:
         # Marked sent in its own short transaction right after the API answers.
         with self.store.transaction() as tx:
             tx.mark_sent(due.id, self.clock(), message.ref, channel, message_ts)
+        if alert:
+            # Ids only: an alert's text carries names, addresses and numbers.
+            log.info("outbox %s: alert about visit %s delivered to %s", due.id, due.visit_id, message.to)
         return True
 
     def _find(self, due: Delivery) -> tuple[str, str] | None:

@@ -67,7 +67,7 @@ class ProfilePhones:
             self._cond.notify_all()
 
     def _want(self, user: str) -> None:
-        # Only people (U…/W…) have profiles; a group id or a queued user needs nothing more.
+        # Only people (U…/W…) have profiles; anything else, or a queued user, needs nothing more.
         if self._stopped or not user.startswith(("U", "W")) or user in self._wanted:
             return
         failed = self._failed.get(user)

@@ -1,6 +1,8 @@
 """A school's home-visit policy as validated configuration (one YAML file per school)."""
 from __future__ import annotations
 
+import difflib
+import re
 from datetime import time, timedelta
 from enum import Enum
 from pathlib import Path
@@ -9,11 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -66,6 +70,43 @@ def _clock(value: Any) -> time:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Clock = Annotated[time, BeforeValidator(_clock)]
 
+# Left in the example files for the school to replace; accepted only when trying an example.
+PLACEHOLDER = "_CHANGE_ME"
+HOW_TO_COPY_CHANNEL = "in Slack, open the channel, click its name at the top and copy the Channel ID at the foot of the About tab (it starts with C)"
+HOW_TO_COPY_PERSON = "in Slack, open the person's profile, click \u22ee (More) and choose Copy member ID (it starts with U)"
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
+PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+
+
+def _placeholder(value: str, info: ValidationInfo, how: str) -> bool:
+    """True for an example's placeholder when trying an example; refused otherwise."""
+    if PLACEHOLDER not in value:
+        return False
+    if (info.context or {}).get("example"):
+        return True
+    raise ValueError(f"{value!r} is a placeholder from the examples: replace it with the real id; {how}")
+
+
+def _channel_id(value: str, info: ValidationInfo) -> str:
+    if _placeholder(value, info, HOW_TO_COPY_CHANNEL) or CHANNEL_ID.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not a Slack channel id, which looks like C0123ABCD: {HOW_TO_COPY_CHANNEL}")
+
+
+def _person_id(value: str, info: ValidationInfo) -> str:
+    if _placeholder(value, info, HOW_TO_COPY_PERSON) or PERSON_ID.fullmatch(value):
+        return value
+    if GROUP_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is a Slack user group; VisitSafe needs each person's own id, like U0123ABCD: {HOW_TO_COPY_PERSON}")
+    raise ValueError(f"{value!r} is not a Slack user id, which looks like U0123ABCD: {HOW_TO_COPY_PERSON}")
+
+
+ChannelId = Annotated[str, AfterValidator(_channel_id)]
+PersonId = Annotated[str, AfterValidator(_person_id)]
+# The sweep must run often: an alert can be up to one sweep interval late.
+MAX_SWEEP_INTERVAL = timedelta(seconds=60)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,20 +115,20 @@ class _Strict(BaseModel):
 class Channels(_Strict):
     """The private channels the bot posts to."""
 
-    office: str = Field(min_length=1)
-    safeguarding: str = Field(min_length=1)
+    office: ChannelId
+    safeguarding: ChannelId
 
 
 class Roles(_Strict):
-    """Platform user ids (or group ids) holding each role."""
+    """Platform user ids holding each role."""
 
-    dsl: list[str] = Field(default_factory=list)
-    head: list[str] = Field(default_factory=list)
-    senior_leader: list[str] = Field(default_factory=list)
-    office: list[str] = Field(default_factory=list)
-    elt: list[str] = Field(default_factory=list)
-    family_support: list[str] = Field(default_factory=list)
-    team_leader: list[str] = Field(default_factory=list)
+    dsl: list[PersonId] = Field(default_factory=list)
+    head: list[PersonId] = Field(default_factory=list)
+    senior_leader: list[PersonId] = Field(default_factory=list)
+    office: list[PersonId] = Field(default_factory=list)
+    elt: list[PersonId] = Field(default_factory=list)
+    family_support: list[PersonId] = Field(default_factory=list)
+    team_leader: list[PersonId] = Field(default_factory=list)
 
     def holders(self, role: Role | str) -> list[str]:
         """The user ids holding a role."""
@@ -122,7 +163,7 @@ class Approvals(ApprovalRule):
 
     # St Patrick's: "home visits conducted by senior leaders must be authorised by the headteacher".
     senior_leader_own_visit: ApprovalRule | None = None
-    # An unplanned emergency welfare check may go out on the DSL's word alone (PRODUCT.md section 4).
+    # An unplanned emergency welfare check may go out on the DSL's word alone (Harton: "emergency safeguarding visits").
     emergency: ApprovalRule | None = None
 
 
@@ -200,7 +241,15 @@ class Policy(_Strict):
     safety_checklist: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKLIST))
     # Who sees the office board lines (out, back, extended, safe); Hampton: "the office and the HoS".
     board: list[str] = Field(default_factory=lambda: ["office"], min_length=1)
-    staff: dict[str, StaffMember] = Field(default_factory=dict)
+    staff: dict[PersonId, StaffMember] = Field(default_factory=dict)
+
+    @field_validator("safety_checklist", mode="before")
+    @classmethod
+    def _lines(cls, value: Any) -> Any:
+        for line in value if isinstance(value, list) else ():
+            if isinstance(line, dict):
+                raise ValueError(f"the line {yaml.safe_dump(line, default_flow_style=True).strip()[1:-1]!r} reads as a setting: a line containing ': ' must be in quotes")
+        return value
 
     @field_validator("board")
     @classmethod
@@ -235,6 +284,13 @@ class Policy(_Strict):
             raise ValueError("must be more than zero")
         return value
 
+    @field_validator("sweep_interval")
+    @classmethod
+    def _prompt_sweep(cls, value: timedelta) -> timedelta:
+        if value > MAX_SWEEP_INTERVAL:
+            raise ValueError(f"must be {int(MAX_SWEEP_INTERVAL.total_seconds())}s or less: an alert can be up to one sweep interval late (keep 15s)")
+        return value
+
     @field_validator("checkin_interval")
     @classmethod
     def _positive_or_off(cls, value: timedelta | None) -> timedelta | None:
@@ -252,40 +308,145 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message is one line naming the key."""
 
 
+def _where(loc: tuple[Any, ...]) -> str:
+    """A key path as a person reads it, positions counted from 1: `escalation tier 2, after`."""
+    out = ""
+    previous: Any = None
+    for index, part in enumerate(loc):
+        # A bad mapping key is named in the message itself, not in the path.
+        if part == "[key]" or loc[index + 1 : index + 2] == ("[key]",):
+            continue
+        if isinstance(part, int):
+            out += f" {'tier' if previous == 'escalation' else 'item'} {part + 1}"
+        else:
+            out += (", " if isinstance(previous, int) else ".") + str(part) if out else str(part)
+        previous = part
+    return out or "(top level)"
+
+
+# The settings each nested mapping allows, for "did you mean" on a misspelt key.
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    names = [part for part in loc[:-1] if isinstance(part, str) and part != "[key]"]
+    model: type[BaseModel] = Policy
+    if names[:1] == ["staff"]:
+        model = StaffMember
+    elif names:
+        model = {
+            "channels": Channels, "roles": Roles, "approvals": Approvals,
+            "visiting_hours": VisitingHours, "escalation": Tier,
+        }.get(names[0], Policy)
+        if names[0] == "approvals" and len(names) > 1:
+            model = ApprovalRule
+    return list(model.model_fields)
+
+
 def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
+    # A misspelt key also makes the key it should have been look missing: name the misspelling first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    error = errors[0]
+    key = _where(tuple(error["loc"]))
+    message = ": " + error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
-        message = "is required"
+        message = ": is required"
     elif error["type"] == "extra_forbidden":
-        message = "is not a known setting (check the spelling)"
-    more = len(exc.errors()) - 1
+        unknown = str(error["loc"][-1])
+        near = difflib.get_close_matches(unknown, _known_keys(tuple(error["loc"])), n=1, cutoff=0.6)
+        message = f" is not a known setting: did you mean {near[0]!r}?" if near else " is not a known setting (check the spelling)"
+    more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{key}: {message}{suffix}"
+    return f"{key}{message}{suffix}"
 
 
-def parse_policy(data: Any, source: str = "policy") -> Policy:
-    """Validate already-parsed YAML data; raise PolicyError with one line naming the key."""
+def _nobody_holds(policy: Policy) -> str | None:
+    """The first role an approval rule, a ladder tier or the board needs but that holds nobody."""
+    rules = {
+        "approvals": policy.approvals,
+        "approvals.senior_leader_own_visit": policy.approvals.senior_leader_own_visit,
+        "approvals.emergency": policy.approvals.emergency,
+    }
+    for where, rule in rules.items():
+        for slot in rule.slots() if rule else ():
+            for role in slot:
+                if not policy.roles.holders(role):
+                    return f"{where}: the role {role.value!r} holds nobody, so no visit could be approved: add a user id under roles.{role.value}"
+    for number, tier in enumerate(policy.escalation, start=1):
+        for audience in tier.notify:
+            if audience in ROLE_AUDIENCES and not policy.roles.holders(audience):
+                return f"escalation tier {number}: the role {audience!r} holds nobody, so this tier would alert no one in it: add a user id under roles.{audience}"
+    for audience in policy.board:
+        if audience in ROLE_AUDIENCES and not policy.roles.holders(audience):
+            return f"board: the role {audience!r} holds nobody: add a user id under roles.{audience}"
+    return None
+
+
+def parse_policy(data: Any, source: str = "policy", example: bool = False) -> Policy:
+    """Validate already-parsed YAML data; raise PolicyError with one line naming the key.
+
+    `example` accepts the examples' *_CHANGE_ME placeholder ids, for trying an example only."""
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: the file must be a YAML mapping of settings")
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data, context={"example": example})
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_first_error(exc)}") from None
+    unstaffed = _nobody_holds(policy)
+    if unstaffed:
+        raise PolicyError(f"{source}: {unstaffed}")
+    return policy
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy YAML file."""
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str) and key in seen:
+                raise _DuplicateKey(problem=f"{key!r} is written twice (lines {seen[key]} and {line}): keep one", problem_mark=key_node.start_mark)
+            if isinstance(key, str):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+# PyYAML's words for the commonest slips, and what to do about each.
+_YAML_HINTS = {
+    "mapping values are not allowed here": "a value containing ': ' must be in quotes",
+    "found character '\\t' that cannot start any token": "indent with spaces, not tabs",
+    "did not find expected ',' or ']'": "a [list] is not closed with ]",
+    "expected ',' or ']'": "a [list] is not closed with ]",
+    "did not find expected ',' or '}'": "a {mapping} is not closed with }",
+    "found unexpected end of stream": "a quote is not closed",
+    "did not find expected key": "the indentation is off, or a list item is missing its '- '",
+    "found undefined alias": "'*' starts an alias in YAML: put the value in quotes",
+}
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong with the YAML, where, and the fix when it is a common slip."""
+    if isinstance(exc, _DuplicateKey):
+        return f"{exc.problem}"
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be read"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    hint = next((fix for words, fix in _YAML_HINTS.items() if problem.startswith(words)), None)
+    return f"not valid YAML{where}: {problem}" + (f" ({hint})" if hint else "")
+
+
+def load_policy(path: str | Path, example: bool = False) -> Policy:
+    """Read and validate a policy YAML file (`example`: accept the examples' placeholder ids)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError(f"{path}: no such policy file (set VISITSAFE_CONFIG, or copy one from examples/policies/)") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise PolicyError(f"{path}: not valid YAML{where}") from None
-    return parse_policy(data, str(path))
+        raise PolicyError(f"{path}: {_yaml_problem(exc)}") from None
+    return parse_policy(data, str(path), example=example)

@@ -12,7 +12,7 @@ from flows.risk import RiskAssessment
 
 
 class State(str, Enum):
-    """Where a visit is in its life (PRODUCT.md section 1)."""
+    """Where a visit is in its life: requested, approved, out, overdue, back and the rest."""
 
     requested = "requested"
     approved = "approved"

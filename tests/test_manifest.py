@@ -27,3 +27,32 @@ def test_events_interactivity_and_scopes_match_what_the_bot_uses():
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "im:history"} <= scopes
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+
+
+# Each scope the manifest asks for, and the call in the code that needs it (issue 11 item 7).
+SCOPE_USES = {
+    "commands": 'app.command("/',
+    "chat:write": "client.chat_postMessage",
+    "im:write": "client.conversations_open",
+    "users:read": "client.users_info(",
+    "im:history": 'app.event("message")',
+    "groups:history": "client.conversations_history",
+    "channels:history": "client.conversations_history",
+}
+CODE = "\n".join(p.read_text() for folder in ("bot", "commands") for p in (ROOT / folder).rglob("*.py") if "simslack" not in p.parts)
+
+
+def test_the_manifest_asks_for_no_scope_the_code_does_not_use():
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert scopes == set(SCOPE_USES), scopes ^ set(SCOPE_USES)
+    for scope, use in SCOPE_USES.items():
+        assert use in CODE, f"{scope}: the code no longer calls {use}"
+
+
+def test_nothing_claims_a_role_can_hold_a_user_group():
+    # User groups are not read (no usergroups.users.list, no usergroups:read): the docs must not offer them.
+    assert "usergroups" not in CODE
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "examples" / "policies").glob("*.yml")]:
+        text = path.read_text(encoding="utf-8")
+        for claim in ("user-group", "group id", "U... / S...", "or user group"):
+            assert claim not in text, f"{path.name} says {claim!r}"

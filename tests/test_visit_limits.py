@@ -131,5 +131,5 @@ def test_every_example_policy_sets_the_maximum_to_a_school_day():
     from flows.policy import load_policy
 
     for path in FILES:
-        assert load_policy(path).max_visit_length == timedelta(hours=8), path.name
+        assert load_policy(path, example=True).max_visit_length == timedelta(hours=8), path.name
         assert "max_visit_length: 8h" in path.read_text(encoding="utf-8"), path.name

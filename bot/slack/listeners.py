@@ -87,8 +87,34 @@ def _parsed(parse: Callable[[str], Any], action: dict[str, Any]) -> Any:
 NOT_MINE = Reply(f":warning: {buttons.NOT_MINE}")
 
 
+def what_was_asked(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(what, who) for a request's log line: a command, button, form or event name and a user id, never its text."""
+    user = body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user") or "?"
+    if body.get("command"):
+        return str(body["command"]), str(user)
+    if body.get("type") == "block_actions" and body.get("actions"):
+        return f"button {body['actions'][0].get('action_id')}", str(user)
+    if body.get("type") in ("view_submission", "view_closed"):
+        return f"form {(body.get('view') or {}).get('callback_id')}", str(user)
+    if body.get("type") == "event_callback":
+        return f"event {(body.get('event') or {}).get('type')}", str(user)
+    return None
+
+
+def log_requests(app: App) -> None:
+    """One INFO line per command, button, form or event handled: names and ids, no personal data."""
+
+    @app.middleware
+    def handled(body: dict[str, Any], next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
+        next()
+        asked = what_was_asked(body)
+        if asked:
+            log.info("handled %s from %s", *asked)
+
+
 def register(app: App, ctx: Ctx) -> None:
     """Bind every command, button and form to its handler."""
+    log_requests(app)
 
     def click(action_id: str, run: Callable[[str, int], Reply]) -> None:
         """A button whose value is a visit id: re-checked by the command, answered to the clicker."""
