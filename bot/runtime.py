@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
@@ -87,7 +88,10 @@ class Runtime:
         self.ctx.wake = self.dispatcher.wake
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = App(
-            client=self.client,
+            # A client without a token and our own authorize: Bolt's default asks auth.test on the first
+            # request and, if Slack is down then, answers every command (an SOS too) with "reinstall the app".
+            client=WebClient(base_url=settings.api_url, timeout=10, retry_handlers=self.client.retry_handlers),
+            authorize=lambda enterprise_id, team_id: self._authorize(enterprise_id, team_id),  # Bolt reads the names
             signing_secret=secret,
             process_before_response=process_before_response,
             # Start even while Slack is unreachable: the sweep and the outbox must keep running.
@@ -104,6 +108,12 @@ class Runtime:
         # Why the last tick's write probe failed (None: the database could be written).
         self.db_unwritable: str | None = None
         self.ctx.direct.post = SlackMessenger(self.client).post
+
+    def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        """Bolt's authorization without a remote call: the one bot token (the gate has checked the workspace)."""
+        if not self.client.token:
+            return None
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=self.client.token)
 
     # The scheduler ---------------------------------------------------------
 
