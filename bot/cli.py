@@ -111,6 +111,26 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check, against Slack, that the bot can reach everyone the policy says it must alert; 1 if not."""
+    from slack_sdk import WebClient
+
+    from bot.doctor import Doctor
+
+    settings = _settings()
+    policy = _policy(settings.visitsafe_config)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    found = Doctor(WebClient(token=token, base_url=settings.api_url, timeout=10), policy).run()
+    for problem in found.problems:
+        print(f"PROBLEM {problem}")
+    if found.ok:
+        print(f"OK: Slack takes the token; the office and safeguarding channels are private with the bot in them;"
+              f" everyone {policy.school}'s policy names is an active person, and everyone it alerts can be sent a direct message.")
+        return 0
+    print(f"visitsafe doctor: {len(found.problems)} problem{'s' if len(found.problems) != 1 else ''} (Slack: {found.slack}): alerts may not reach everyone.", file=sys.stderr)
+    return 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Play a whole visit against a simulated workspace and show what each person saw."""
     from bot.demo import run_demo
@@ -131,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate a policy file and exit")
     check.add_argument("file", nargs="?", help="policy file (default: $VISITSAFE_CONFIG or ./visitsafe.yml)")
     check.set_defaults(func=cmd_check_config)
+    sub.add_parser(
+        "doctor", help="check against Slack that the token, scopes, channels and people in visitsafe.yml can all be reached; exit 1 if not",
+    ).set_defaults(func=cmd_doctor)
     demo = sub.add_parser("demo", help="play one whole visit against a simulated Slack workspace (no tokens, no network)")
     demo.add_argument("--verbose", action="store_true", help="also print the bot's log")
     demo.add_argument("--overdue", action="store_true", help="then play a second visit that runs late: missed check-in, the ladder, confirmed safe")
