@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.settings import WHERE_TO_FIND, Settings
+from bot.settings import APP_PREFIX, BOT_PREFIX, WHERE_TO_FIND, Settings
 from flows.durations import format_duration
 from flows.policy import Policy, PolicyError, load_policy
 
@@ -34,15 +35,47 @@ def _policy(path: Path) -> Policy:
 
 
 def missing_tokens_message(missing: list[str], socket_mode: bool) -> str:
-    """Which Slack variables are missing, where to find each, and what to try meanwhile."""
+    """Which Slack variables are missing, where to find each, and what to try meanwhile: Socket Mode first (the manifest's way)."""
     lines = [f"visitsafe: cannot connect to Slack: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set."]
-    lines.append("Create the Slack app from app_manifest.yml (api.slack.com/apps > Create New App > From an app manifest), install it, then set:")
-    for name in missing:
-        lines.append(f"  {name}: {WHERE_TO_FIND[name]}")
-    if not socket_mode:
-        lines.append("Or set SLACK_APP_TOKEN (and SLACK_BOT_TOKEN) to connect by Socket Mode without a public URL.")
+    lines.append("Create the Slack app from app_manifest.yml (api.slack.com/apps > Create New App > From an app manifest) and install it.")
+    if socket_mode:
+        lines.append("Then set:")
+        lines += [f"  {name}: {WHERE_TO_FIND[name]}" for name in missing]
+    else:
+        lines.append("It connects by Socket Mode (no public address needed). Set:")
+        lines += [f"  {name}: {WHERE_TO_FIND[name]}" for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")]
+        lines.append("Or, to receive Slack's requests over HTTPS at a public address instead (Socket Mode off in the app), set")
+        lines.append(f"  SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: {WHERE_TO_FIND['SLACK_SIGNING_SECRET']}")
     lines.append("To see a whole visit without Slack first, run: visitsafe demo")
     return "\n".join(lines)
+
+
+def token_mistakes(settings: Settings) -> list[str]:
+    """A bot token pasted where the App-Level Token goes, or the other way round."""
+    bot = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    app = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    mistakes = []
+    if app.startswith(BOT_PREFIX):
+        mistakes.append(f"visitsafe: SLACK_APP_TOKEN holds a Bot User OAuth Token ({BOT_PREFIX}...): that one goes in SLACK_BOT_TOKEN."
+                        f" SLACK_APP_TOKEN takes the App-Level Token ({APP_PREFIX}...): {WHERE_TO_FIND['SLACK_APP_TOKEN']}.")
+    if bot.startswith(APP_PREFIX):
+        mistakes.append(f"visitsafe: SLACK_BOT_TOKEN holds an App-Level Token ({APP_PREFIX}...): that one goes in SLACK_APP_TOKEN."
+                        f" SLACK_BOT_TOKEN takes the Bot User OAuth Token ({BOT_PREFIX}...): {WHERE_TO_FIND['SLACK_BOT_TOKEN']}.")
+    return mistakes
+
+
+def socket_mode_failure(exc: Exception, api_url: str) -> str:
+    """One readable line for a Socket Mode connection that failed."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError) and isinstance(exc.response.data, dict) and exc.response.get("error"):
+        error = exc.response["error"]
+        if error in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive"):
+            return (f"visitsafe: Socket Mode could not connect: Slack refused SLACK_APP_TOKEN ({error}):"
+                    f" {WHERE_TO_FIND['SLACK_APP_TOKEN']}, and check Socket Mode is on (api.slack.com/apps > your app > Socket Mode).")
+        return f"visitsafe: Socket Mode could not connect: Slack answered {error}. Check Socket Mode is on (api.slack.com/apps > your app > Socket Mode)."
+    return (f"visitsafe: Socket Mode could not connect: Slack could not be reached at {api_url} ({type(exc).__name__}):"
+            " check this machine's internet access (and proxy); no public address is needed, only outgoing HTTPS.")
 
 
 def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
@@ -66,6 +99,10 @@ def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Connect to Slack: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on $PORT."""
     settings = _settings()
+    mistakes = token_mistakes(settings)
+    if mistakes:
+        print("\n".join(mistakes), file=sys.stderr)
+        return 2
     socket_mode = settings.slack_app_token is not None
     missing = settings.missing_for(socket_mode)
     if missing:
@@ -82,10 +119,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = Runtime(settings, policy)
     runtime.start_background()
     health = Server(runtime.wsgi, host="0.0.0.0", port=settings.port).start()
-    log.info("VisitSafe for %s connected by Socket Mode; /healthz on port %s", policy.school, health.port)
     assert settings.slack_app_token is not None
     try:
-        SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
+        handler = SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
+        try:
+            handler.connect()
+        except Exception as exc:  # noqa: BLE001 - one readable line, not a traceback
+            print(socket_mode_failure(exc, settings.api_url), file=sys.stderr)
+            return 1
+        log.info("VisitSafe for %s connected by Socket Mode; /healthz on port %s", policy.school, health.port)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        handler.close()
     finally:
         health.stop()
         runtime.stop()

@@ -14,6 +14,7 @@ EXAMPLES = sorted((ROOT / "examples" / "policies").glob("*.yml"))
 
 def visitsafe(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "VISITSAFE_"))}
+    clean["PYTHONPATH"] = str(ROOT)  # this checkout's code, whatever the cwd (not an installed copy)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         capture_output=True, text=True, env={**clean, **(env or {})}, cwd=cwd or ROOT, timeout=timeout,
@@ -41,6 +42,9 @@ def test_run_without_tokens_names_what_is_missing_and_points_to_the_demo(tmp_pat
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET are not set" in result.stderr
     assert "app_manifest.yml" in result.stderr and "Signing Secret" in result.stderr
+    # Socket Mode first, as the manifest sets it up: where the App-Level Token is, and its scope.
+    assert result.stderr.index("Socket Mode") < result.stderr.index("Signing Secret")
+    assert "App-Level Tokens" in result.stderr and "connections:write" in result.stderr
     assert "visitsafe demo" in result.stderr
 
 
