@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
 import sys
 from pathlib import Path
 from typing import Callable
 
 from pydantic import ValidationError
 
-from bot.settings import WHERE_TO_FIND, Settings
+from bot.settings import APP_PREFIX, BOT_PREFIX, WHERE_TO_FIND, Settings
 from flows.durations import format_duration
 from flows.policy import PLACEHOLDER, Policy, PolicyError, load_policy
 
@@ -35,15 +36,47 @@ def _policy(path: Path, example: bool = False) -> Policy:
 
 
 def missing_tokens_message(missing: list[str], socket_mode: bool) -> str:
-    """Which Slack variables are missing, where to find each, and what to try meanwhile."""
+    """Which Slack variables are missing, where to find each, and what to try meanwhile: Socket Mode first (the manifest's way)."""
     lines = [f"visitsafe: cannot connect to Slack: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set."]
-    lines.append("Create the Slack app from app_manifest.yml (api.slack.com/apps > Create New App > From an app manifest), install it, then set:")
-    for name in missing:
-        lines.append(f"  {name}: {WHERE_TO_FIND[name]}")
-    if not socket_mode:
-        lines.append("Or set SLACK_APP_TOKEN (and SLACK_BOT_TOKEN) to connect by Socket Mode without a public URL.")
+    lines.append("Create the Slack app from app_manifest.yml (api.slack.com/apps > Create New App > From an app manifest) and install it.")
+    if socket_mode:
+        lines.append("Then set:")
+        lines += [f"  {name}: {WHERE_TO_FIND[name]}" for name in missing]
+    else:
+        lines.append("It connects by Socket Mode (no public address needed). Set:")
+        lines += [f"  {name}: {WHERE_TO_FIND[name]}" for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")]
+        lines.append("Or, to receive Slack's requests over HTTPS at a public address instead (Socket Mode off in the app), set")
+        lines.append(f"  SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET: {WHERE_TO_FIND['SLACK_SIGNING_SECRET']}")
     lines.append("To see a whole visit without Slack first, run: visitsafe demo")
     return "\n".join(lines)
+
+
+def token_mistakes(settings: Settings) -> list[str]:
+    """A bot token pasted where the App-Level Token goes, or the other way round."""
+    bot = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    app = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    mistakes = []
+    if app.startswith(BOT_PREFIX):
+        mistakes.append(f"visitsafe: SLACK_APP_TOKEN holds a Bot User OAuth Token ({BOT_PREFIX}...): that one goes in SLACK_BOT_TOKEN."
+                        f" SLACK_APP_TOKEN takes the App-Level Token ({APP_PREFIX}...): {WHERE_TO_FIND['SLACK_APP_TOKEN']}.")
+    if bot.startswith(APP_PREFIX):
+        mistakes.append(f"visitsafe: SLACK_BOT_TOKEN holds an App-Level Token ({APP_PREFIX}...): that one goes in SLACK_APP_TOKEN."
+                        f" SLACK_BOT_TOKEN takes the Bot User OAuth Token ({BOT_PREFIX}...): {WHERE_TO_FIND['SLACK_BOT_TOKEN']}.")
+    return mistakes
+
+
+def socket_mode_failure(exc: Exception, api_url: str) -> str:
+    """One readable line for a Socket Mode connection that failed."""
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError) and isinstance(exc.response.data, dict) and exc.response.get("error"):
+        error = exc.response["error"]
+        if error in ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive"):
+            return (f"visitsafe: Socket Mode could not connect: Slack refused SLACK_APP_TOKEN ({error}):"
+                    f" {WHERE_TO_FIND['SLACK_APP_TOKEN']}, and check Socket Mode is on (api.slack.com/apps > your app > Socket Mode).")
+        return f"visitsafe: Socket Mode could not connect: Slack answered {error}. Check Socket Mode is on (api.slack.com/apps > your app > Socket Mode)."
+    return (f"visitsafe: Socket Mode could not connect: Slack could not be reached at {api_url} ({type(exc).__name__}):"
+            " check this machine's internet access (and proxy); no public address is needed, only outgoing HTTPS.")
 
 
 def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
@@ -67,6 +100,10 @@ def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Connect to Slack: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on $PORT."""
     settings = _settings()
+    mistakes = token_mistakes(settings)
+    if mistakes:
+        print("\n".join(mistakes), file=sys.stderr)
+        return 2
     socket_mode = settings.slack_app_token is not None
     missing = settings.missing_for(socket_mode)
     if missing:
@@ -83,10 +120,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = Runtime(settings, policy)
     runtime.start_background()
     health = Server(runtime.wsgi, host=args.host, port=settings.port).start()
-    log.info("VisitSafe for %s connected by Socket Mode; /healthz on port %s", policy.school, health.port)
     assert settings.slack_app_token is not None
     try:
-        SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
+        handler = SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value())
+        try:
+            handler.connect()
+        except Exception as exc:  # noqa: BLE001 - one readable line, not a traceback
+            print(socket_mode_failure(exc, settings.api_url), file=sys.stderr)
+            return 1
+        log.info("VisitSafe for %s connected by Socket Mode; /healthz on port %s", policy.school, health.port)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        handler.close()
     finally:
         health.stop()
         runtime.stop()
@@ -116,6 +165,26 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     else:
         print(f"{path}: OK. {summary}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check, against Slack, that the bot can reach everyone the policy says it must alert; 1 if not."""
+    from slack_sdk import WebClient
+
+    from bot.doctor import Doctor
+
+    settings = _settings()
+    policy = _policy(settings.visitsafe_config)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    found = Doctor(WebClient(token=token, base_url=settings.api_url, timeout=10), policy).run()
+    for problem in found.problems:
+        print(f"PROBLEM {problem}")
+    if found.ok:
+        print(f"OK: Slack takes the token; the office and safeguarding channels are private with the bot in them;"
+              f" everyone {policy.school}'s policy names is an active person, and everyone it alerts can be sent a direct message.")
+        return 0
+    print(f"visitsafe doctor: {len(found.problems)} problem{'s' if len(found.problems) != 1 else ''} (Slack: {found.slack}): alerts may not reach everyone.", file=sys.stderr)
+    return 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -192,6 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", nargs="?", help="policy file (default: $VISITSAFE_CONFIG, else ./visitsafe.yml)")
     check.add_argument("--example", action="store_true", help=EXAMPLE_HELP)
     check.set_defaults(func=cmd_check_config)
+    doctor = sub.add_parser(
+        "doctor", help="check against Slack that the token, scopes, channels and people in the policy can all be reached; exit 1 if not",
+        description="Check against Slack that the token works, the app has its scopes, the bot is in the office and "
+        "safeguarding channels and they are private, each role's people exist and are active, and each approver and "
+        "alert recipient can be sent a DM. One line per problem, with the fix; exit 1 if there is any. "
+        "The policy is read from $VISITSAFE_CONFIG (default ./visitsafe.yml).",
+    )
+    doctor.set_defaults(func=cmd_doctor)
     demo = sub.add_parser(
         "demo", help="play one whole visit against a simulated Slack workspace (no tokens, no network)",
         description="Play one whole visit against a simulated Slack workspace and print what each person saw. "

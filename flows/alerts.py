@@ -52,11 +52,16 @@ def mobiles(visit: Visit, phones: Phones) -> str:
     return "; ".join(f"{mention(u)}: {phones(u) or 'no mobile on file'}" for u in visit.team)
 
 
+def mobile_fields(visit: Visit, phones: Phones) -> tuple[tuple[str, str], ...]:
+    """One field per member of the team, so whoever phones knows whose number it is (the label, not the value, may mention)."""
+    return tuple((f"{mention(u)}'s mobile", phones(u) or "no mobile on file") for u in visit.team)
+
+
 def office_fields(visit: Visit, phones: Phones, policy: Policy) -> tuple[tuple[str, str], ...]:
     """What the office needs to try to reach the visitor (no address)."""
     d = visit.details
     return (
-        ("Mobiles", "; ".join(f"{phones(u) or 'no mobile on file'}" for u in visit.team)),
+        *mobile_fields(visit, phones),
         ("Travel", f"{TRAVEL_MODES[d.travel_mode]}: {d.travel_details}"),
         ("Visit's contact number", d.contact_phone),
     )
@@ -67,7 +72,7 @@ def safety_log(visit: Visit, phones: Phones, policy: Policy) -> tuple[tuple[str,
     d, w = visit.details, visit.watch
     assert visit.departed_at is not None and visit.expected_return is not None
     return (
-        ("Mobiles", "; ".join(f"{phones(u) or 'no mobile on file'}" for u in visit.team)),
+        *mobile_fields(visit, phones),
         ("Travel", f"{TRAVEL_MODES[d.travel_mode]}: {d.travel_details}"),
         ("Pupil / family", d.pupil_ref),
         ("Address", d.address),

@@ -86,6 +86,15 @@ def approval_request(visit: Visit, approver: str, policy: Policy) -> Message:
     )
 
 
+# A visit's state as a person would say it (the state names are the code's words).
+STATE_WORDS = {"requested": "waiting for approval", "out": "out now", "returned": "back"}
+
+
+def state_words(state: str) -> str:
+    """A visit's state in plain words."""
+    return STATE_WORDS.get(state, state)
+
+
 def _decision_lines(visit: Visit, policy: Policy) -> str:
     lines = []
     for d in visit.decisions:
@@ -110,7 +119,7 @@ def approval_updates(visit: Visit, policy: Policy) -> list[Message]:
         updates.append(
             Message(
                 to=approver,
-                text=f"Home visit request from {mention(visit.requester)}: *{visit.state.value}*.\n"
+                text=f"Home visit request from {mention(visit.requester)}: *{state_words(visit.state.value)}*.\n"
                 + _decision_lines(visit, policy),
                 fields=visit_fields(visit, policy),
                 buttons=buttons,

@@ -40,6 +40,17 @@ POLICY = {
     "retention": "365d",
 }
 
+# The test school's Slack directory.
+USERS = {
+    REQUESTER: {"name": "Sam Visitor", "phone": "07700 900010"},
+    COMPANION: {"name": "Chris Companion", "phone": "07700 900011"},
+    DSL: {"name": "Jo Reid", "phone": "07700 900001"},
+    HEAD: {"name": "Pat Head", "phone": "07700 900002"},
+    DEPUTY: {"name": "Dee Deputy"},
+    SENIOR: {"name": "Sue Senior"},
+    OFFICE: {"name": "Alex Office"},
+}
+
 # Monday 23 November 2026, 09:00 in London (GMT).
 MONDAY_9AM = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -64,12 +75,7 @@ class Workspace:
 
     def __init__(self, tmp_path, policy: Policy, clock: FixedClock):
         self.sim = SimSlack(
-            users={
-                REQUESTER: {"name": "Sam Visitor", "phone": "07700 900010"},
-                COMPANION: {"name": "Chris Companion", "phone": "07700 900011"},
-                DSL: {"name": "Jo Reid", "phone": "07700 900001"},
-                HEAD: {"name": "Pat Head", "phone": "07700 900002"},
-            },
+            users=USERS,
             clock=lambda: clock().timestamp(),  # message ts on the test's clock, as the bot's lookups expect
         ).start()
         self.secret = secrets.token_hex(16)

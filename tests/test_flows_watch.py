@@ -831,7 +831,7 @@ def test_an_sos_goes_to_safeguarding_the_dsls_and_the_office_whose_copy_has_no_a
         assert "SILENT" not in m.text
     office = by_to[OFFICE_CHANNEL]
     assert ADDRESS not in everything(office) and "Example Road" not in everything(office)
-    assert ("Mobiles", "07700 900010; 07700 900011") in office.fields
+    assert {("<@U10>'s mobile", "07700 900010"), ("<@U11>'s mobile", "07700 900011")} <= set(office.fields)  # whose each number is
     for to in (SAFEGUARDING_CHANNEL, DSL, DEPUTY):
         assert ("Address", ADDRESS) in by_to[to].fields
     assert len({m.key for m in messages}) == 4
@@ -873,7 +873,7 @@ def test_the_office_tier_has_mobiles_travel_and_contact_number_but_not_the_addre
 def test_the_office_tier_uses_the_phones_callable_and_says_when_a_mobile_is_missing():
     visit = at_tier(1)
     [office] = tier_messages(visit, Alarm("tier", tier=1), TIER_AT[1], NO_CHECKIN, {REQUESTER: "07123 456789"}.get)
-    assert ("Mobiles", "07123 456789; no mobile on file") in office.fields
+    assert {("<@U10>'s mobile", "07123 456789"), ("<@U11>'s mobile", "no mobile on file")} <= set(office.fields)
 
 
 def test_the_safeguarding_tier_has_the_whole_safety_log_with_the_address():
@@ -883,7 +883,7 @@ def test_the_safeguarding_tier_has_the_whole_safety_log_with_the_address():
     for m in messages:
         fields = dict(m.fields)
         assert fields["Address"] == ADDRESS
-        assert fields["Mobiles"] == "07700 900010; 07700 900011"
+        assert (fields["<@U10>'s mobile"], fields["<@U11>'s mobile"]) == ("07700 900010", "07700 900011")
         assert fields["Visit's contact number"] == CONTACT
         assert fields["Left / due back"] == "10:00 / 10:45"
         assert "NOT RETURNED, NOT REACHED" in m.text and "30 min ago" in m.text

@@ -38,6 +38,8 @@ SCOPE_USES = {
     "im:history": 'app.event("message")',
     "groups:history": "client.conversations_history",
     "channels:history": "client.conversations_history",
+    "groups:read": "client.conversations_info,",
+    "channels:read": "client.conversations_info,",
 }
 CODE = "\n".join(p.read_text() for folder in ("bot", "commands") for p in (ROOT / folder).rglob("*.py") if "simslack" not in p.parts)
 

@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from bot.doctor import MANIFEST_SCOPES
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["Call", "Posted", "ViewRecord", "SimSlack", "sign_request"]
 
 # Keys whose form-encoded values are JSON documents on the real wire.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+# What the app's token is granted unless a test says otherwise: the bot scopes app_manifest.yml asks for.
+# An app installed from its manifest is granted what the manifest asks for.
+GRANTED_SCOPES = MANIFEST_SCOPES
 
 # Realistic-looking epoch for message timestamps; only ordering matters.
 _TS_EPOCH = 1_700_000_000
@@ -300,6 +306,10 @@ class SimSlack:
         self._release = threading.Event()
         self._clear_state()
         self._lost_channels: set[str] = set()
+        # Set-up faults `visitsafe doctor` looks for: channel shapes, refused DMs and the granted scopes.
+        self._channel_shapes: dict[str, dict[str, bool]] = {}
+        self._refused_dms: dict[str, str] = {}
+        self.scopes: tuple[str, ...] = GRANTED_SCOPES
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
             "bots.info": self._bots_info,
@@ -313,6 +323,7 @@ class SimSlack:
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
             "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
         }
 
     # ----- lifecycle -----
@@ -406,6 +417,31 @@ class SimSlack:
         """Posts to this channel fail with not_in_channel, as when the bot was removed from it."""
         with self._lock:
             self._lost_channels.add(channel)
+
+    def set_channel(self, channel: str, *, private: bool = True, member: bool = True) -> None:
+        """Shape a channel for conversations.info (by default every channel is private with the bot in it)."""
+        with self._lock:
+            self._channel_shapes[channel] = {"private": private, "member": member}
+            if member:
+                self._lost_channels.discard(channel)
+            else:
+                self._lost_channels.add(channel)
+
+    def deactivate(self, user: str) -> None:
+        """A person's account is deactivated: users.info says deleted, DMs to them fail."""
+        with self._lock:
+            self._users[user] = {**self._users.get(user, {"name": user}), "deleted": True}
+            self._refused_dms[user] = "user_disabled"
+
+    def refuse_dm(self, user: str, error: str = "user_not_visible") -> None:
+        """conversations.open and chat.postMessage to this person fail with `error`."""
+        with self._lock:
+            self._refused_dms[user] = error
+
+    def grant_scopes(self, scopes: list[str] | tuple[str, ...]) -> None:
+        """The scopes the token has, as named in each answer's x-oauth-scopes header."""
+        with self._lock:
+            self.scopes = tuple(scopes)
 
     def hang(self, method: str | None, seconds: float) -> None:
         """Make calls to method (None = any) wait `seconds` before answering, until unhang() or stop()."""
@@ -541,7 +577,10 @@ class SimSlack:
             except _ApiError as exc:
                 body = {"ok": False, "error": exc.code}
             self._record(method, recorded, token, status=200, error=body.get("error"))
-            return _json_reply(200, body)
+            reply = _json_reply(200, body)
+            if body.get("ok"):  # Slack names the token's scopes on every call it accepts
+                reply.headers["x-oauth-scopes"] = ",".join(self.scopes)
+            return reply
 
     def _take_failure(self, method: str) -> tuple[int, _Reply, str] | None:
         """Consume a matching injected failure, if any."""
@@ -626,6 +665,8 @@ class SimSlack:
             raise _ApiError("channel_not_found")
         if channel in self._lost_channels:
             raise _ApiError("not_in_channel")
+        if channel in self._refused_dms:
+            raise _ApiError(self._refused_dms[channel])
         text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")
         if not text and not blocks and not attachments:
             raise _ApiError("no_text")
@@ -801,6 +842,9 @@ class SimSlack:
                 return {"no_op": True, "already_open": True, "channel": {"id": params["channel"]}}
             raise _ApiError("users_list_not_supplied")
         ids = [u.strip() for u in users.split(",") if u.strip()]
+        refused = next((self._refused_dms[u] for u in ids if u in self._refused_dms), None)
+        if refused:
+            raise _ApiError(refused)
         if len(ids) == 1:
             channel = {"id": _dm_channel(ids[0]), "is_im": True, "user": ids[0]}
         else:
@@ -827,6 +871,17 @@ class SimSlack:
             messages.append(body)
         more = start + limit < len(newest_first)
         return {"messages": messages, "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _conversations_info(self, params: dict) -> dict:
+        """conversations.info: a private channel the bot is not in is, as on Slack, channel_not_found."""
+        channel = params.get("channel") or ""
+        if channel[:1] not in ("C", "G"):
+            raise _ApiError("channel_not_found")
+        shape = self._channel_shapes.get(channel, {"private": True, "member": channel not in self._lost_channels})
+        if shape["private"] and not shape["member"]:
+            raise _ApiError("channel_not_found")
+        return {"channel": {"id": channel, "is_channel": True, "is_private": shape["private"], "is_member": shape["member"],
+                            "is_archived": False, "name": channel.lower()}}
 
     def _users_info(self, params: dict) -> dict:
         """users.info from the directory given to the constructor."""
@@ -855,8 +910,8 @@ def _user_object(user_id: str, entry: dict, team_id: str, is_bot: bool = False) 
         "team_id": team_id,
         "name": handle,
         "real_name": real_name,
-        "deleted": False,
-        "is_bot": is_bot,
+        "deleted": bool(entry.get("deleted")),
+        "is_bot": is_bot or bool(entry.get("is_bot")),
         "tz": entry.get("tz", "Europe/London"),
         "profile": profile,
     }

@@ -5,7 +5,7 @@ import logging
 import re
 from typing import Any, Callable
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
@@ -63,7 +63,28 @@ def _tell(client: WebClient, body: dict[str, Any], reply: Reply) -> None:
         client.chat_postMessage(channel=user, text=payload["text"], blocks=payload["blocks"])
 
 
-NOT_OPENED = ":x: I could not open the form: Slack did not answer in time. Please try again."
+NOT_OPENED = ":x: I could not open the form: Slack did not answer. Nothing was saved; please try again in a minute."
+# A trigger id lasts 3 s and Bolt waits 3 s for the ack: a form opened before acking must answer sooner.
+FORM_TIMEOUT_S = 2
+
+
+def _opened(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> bool:
+    """Open a modal before acking, quickly; False (logged) if Slack cannot."""
+    quick = WebClient(token=client.token, base_url=client.base_url, timeout=FORM_TIMEOUT_S)
+    try:
+        quick.views_open(trigger_id=body["trigger_id"], view=view)
+        return True
+    except Exception as exc:  # noqa: BLE001 - Slack down, refusing the token, or the trigger expired
+        log_failure(log, "opening a form", exc)
+        return False
+
+
+def _ack_form(ack: Ack, client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """A slash command that opens a form: if it cannot open, the answer to the command says so."""
+    if _opened(client, body, view):
+        ack()
+    else:
+        ack(**reply_payload(Reply(NOT_OPENED)))
 
 
 def _open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any], say: Callable[[str], None]) -> None:
@@ -167,10 +188,9 @@ def register(app: App, ctx: Ctx) -> None:
             client.chat_postMessage(channel=user, text=render.fallback_text(reply.text))
 
     @app.command("/visit")
-    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
+    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         today = ctx.now().astimezone(ctx.policy.tz).date()
-        _open_form(client, body, forms.details_view(today), lambda text: respond(text))
+        _ack_form(ack, client, body, forms.details_view(today))
 
     @app.view(actions.VISIT_FORM)
     def visit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -266,11 +286,10 @@ def register(app: App, ctx: Ctx) -> None:
     form(actions.SAFE_FORM, "note", lambda user, vid, note: safety.confirm_safe(ctx, user, vid, note))
 
     @app.command("/visitsafe")
-    def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         words = clean(body.get("text") or "").strip().lower().split()
         if words[:1] == ["duress"]:
-            ack()
-            _open_form(client, body, forms.duress_view(), lambda text: respond(text))
+            _ack_form(ack, client, body, forms.duress_view())
             return
         ack(**reply_payload(Reply(HELP)))
 
@@ -290,7 +309,10 @@ def register(app: App, ctx: Ctx) -> None:
         if event.get("tab", "home") != "home" or not user:
             return
         board_reply = _answer(lambda: board.today(ctx, user), "home tab")
-        client.views_publish(user_id=user, view=forms.home_view(board_reply.text, notices.safety_checklist(ctx.policy), HELP))
+        try:
+            client.views_publish(user_id=user, view=forms.home_view(board_reply.text, notices.safety_checklist(ctx.policy), HELP))
+        except Exception as exc:  # noqa: BLE001 - Slack down: the tab shows its last board; a 500 only makes Slack resend
+            log_failure(log, "publishing the home tab", exc)
 
     @app.event("message")
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
@@ -299,7 +321,10 @@ def register(app: App, ctx: Ctx) -> None:
             return
         user = event.get("user") or ""
         reply = _answer(lambda: safety.typed(ctx, user, clean(str(event.get("text") or ""))), "typed message")
-        client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
+        try:
+            client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
+        except Exception as exc:  # noqa: BLE001 - the answer was recorded; a 500 would make Slack resend the message
+            log_failure(log, "answering a typed message", exc)
 
     slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
     slash("/extend", lambda user, text: safety.extend(ctx, user, text))
