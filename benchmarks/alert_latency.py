@@ -243,6 +243,8 @@ class RunResult:
     missing: list[int] = field(default_factory=list)
     failed_calls: int = 0
     tiers_sent: int = 0  # tier alerts the sweeps queued (audit), the warm-up visit's included
+    woke: int = 0  # ticks the wake-up ran
+    wake_missed: int = 0  # timers a periodic tick found more than 1 s overdue (the wake-up missed them)
     wall_s: float = 0.0
 
     @property
@@ -265,6 +267,8 @@ class RunResult:
             "missing_visit_ids": self.missing,
             "failed_api_calls": self.failed_calls,
             "tiers_sent": self.tiers_sent,
+            "woke": self.woke,
+            "wake_missed": self.wake_missed,
             "wall_s": round(self.wall_s, 2),
             "latencies_s": [round(x, 4) for x in self.latencies],
         }
@@ -329,6 +333,7 @@ def run_interval(interval_s: float, alerts: int, spread_s: float, lead_s: float,
                 )
             }
             result.tiers_sent = tx.db.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'tier_sent'").fetchone()[0]
+            result.woke, result.wake_missed = runtime.wakeup.woke, runtime.wakeup.missed
             for s in seeded:
                 if s.visit_id not in arrived:
                     result.missing.append(s.visit_id)
@@ -402,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         if r.missing:
             print(f"sweep_interval {r.interval_s:g} s: {len(r.missing)} alerts never arrived (visits {r.missing[:10]})", file=sys.stderr)
+        print(f"sweep_interval {r.interval_s:g} s: the wake-up ran {r.woke} ticks; periodic ticks caught {r.wake_missed} timers it missed")
         if r.failed_calls:
             print(f"sweep_interval {r.interval_s:g} s: {r.failed_calls} Slack API calls failed", file=sys.stderr)
     if args.json:

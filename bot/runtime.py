@@ -139,7 +139,7 @@ class Runtime:
                 self.wakeup.ticked(started)
 
     def _committed(self) -> None:
-        """After a command's commit: deliver what it queued, and wake for its timers if they are now sooner."""
+        """After a commit: deliver what it queued, and have the wake-up plan again (its timers may now be sooner)."""
         self.dispatcher.wake()
         self.wakeup.poke()
 
