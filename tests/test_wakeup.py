@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Callable
 
 from bot.runtime import Runtime
-from tests.conftest import OFFICE, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL
-from tests.test_e2e_safety import alerts_in, at, out_and_checked_in, out_at_ten
+from tests.conftest import DSL, HEAD, OFFICE, OFFICE_CHANNEL, REQUESTER, SAFEGUARDING_CHANNEL, Workspace, make_policy
+from tests.test_e2e_safety import alerts_in, at, out_and_checked_in, out_at_ten, texts
+from tests.test_e2e_slack import approval_dm, request_visit
 
 
 class Sleep:
@@ -133,3 +134,31 @@ def test_the_wake_up_thread_stops_promptly(workspace):
     wake.poke()
     wake.stop(timeout=5)
     assert not wake._thread.is_alive()
+
+
+def test_the_wake_up_plans_for_a_request_and_an_approved_visit_expiring(workspace):
+    ws = workspace
+    request_visit(ws)  # for 10:00 today: undecided, it expires then
+    wake = ws.runtime.wakeup
+    ws.runtime.tick()
+    assert wake.replan().strftime("%H:%M") == "10:00"
+    for approver in (DSL, HEAD):
+        ws.driver.click(approver, approval_dm(ws, approver), "Approve")
+    # Approved but never started: it expires at midnight after its day (London = UTC in November).
+    assert wake.replan().isoformat() == "2026-11-24T00:00:00+00:00"
+
+
+def test_the_wake_up_plans_for_an_alert_held_up_long_enough_to_fall_back(tmp_path, clock):
+    ws = Workspace(tmp_path, make_policy(delivery_fallback_after="60s"), clock)
+    try:
+        out_and_checked_in(ws)
+        ws.sim.down()
+        at(ws, 11, 0)  # the visitor's and the office's alerts are queued at 11:00 and cannot go
+        wake = ws.runtime.wakeup
+        wake.wait = Sleep(ws.clock)
+        assert wake.replan().strftime("%H:%M:%S") == "11:01:00"
+        ws.sim.up()
+        assert wake.run_once() is True and hhmm(ws) == "11:01:00"
+        assert any("could not be delivered to <#C0OFFICE> for 60 s" in t for t in texts(ws.dms(DSL)))
+    finally:
+        ws.close()
