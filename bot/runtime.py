@@ -27,10 +27,12 @@ from bot.settings import Settings
 from bot.slack.gate import Gate, Identity
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
+from bot.wakeup import WakeUp
 from commands.clocksteps import clock_stepped
 from commands.context import Ctx
 from commands.safety import record_direct_sos
 from commands.sweep import LEASE, escalate_directly, fall_back, holds_lease, sweep
+from commands.wakeup import missed_between, next_due_moment
 from flows.policy import Policy, Role
 from storage.store import NotWritable, Store
 
@@ -42,6 +44,8 @@ STEP_TOLERANCE = timedelta(seconds=2)
 # How long a clock step keeps /healthz degraded, and how long it stays listed there.
 STEP_DEGRADES_FOR = timedelta(hours=1)
 STEP_SHOWN_FOR = timedelta(days=1)
+# A timer this far past its time when the periodic tick finds it is one the wake-up missed.
+WAKE_GRACE = timedelta(seconds=1)
 
 
 def _alive(pid: int) -> bool:
@@ -89,7 +93,9 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.store, SlackMessenger(self.client), clock, may_send=self._may_send
         )
-        self.ctx.wake = self.dispatcher.wake
+        # The wake-up runs the sweep the moment a timer falls due; the periodic tick is the safety net.
+        self.wakeup = WakeUp(self._next_due, lambda: self.tick(woken=True), clock, self.monotonic)
+        self.ctx.wake = self._committed
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = App(
             # A client without a token and our own authorize: Bolt's default asks auth.test on the first
@@ -121,17 +127,20 @@ class Runtime:
 
     # The scheduler ---------------------------------------------------------
 
-    def tick(self) -> None:
-        """One sweep, then deliver what it queued."""
+    def tick(self, woken: bool = False) -> None:
+        """One sweep, then deliver what it queued (`woken`: run by the wake-up, not the periodic scheduler)."""
         self.check_slack_in_background()  # only after a bad check, at most once a minute
         with self._tick_lock:
+            started = self.clock()
             try:
                 # A write probe each tick: while the database cannot be written, alerts go out directly.
                 self.db_unwritable = self.store.probe_write(self.clock())
                 if self.db_unwritable:
                     escalate_directly(self.ctx, self.holder)
                     return
-                self.check_clock()
+                stepped = self.check_clock()
+                if not woken and stepped is None:
+                    self._count_missed(started)
                 record_direct_sos(self.ctx)
                 done = sweep(self.ctx, self.holder)
                 self.dispatcher.drain()
@@ -140,6 +149,30 @@ class Runtime:
                     self.dispatcher.drain()
             except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log_failure(log, "sweep", exc)
+            finally:
+                # Also how a process that has just taken over the lease, or seen a clock step, plans at once.
+                self.wakeup.ticked(started)
+
+    def _committed(self) -> None:
+        """After a commit: deliver what it queued, and have the wake-up plan again (its timers may now be sooner)."""
+        self.dispatcher.wake()
+        self.wakeup.poke()
+
+    def _next_due(self, after: datetime | None) -> datetime | None:
+        """The next moment the sweep must run, for the wake-up; None unless this process holds the sweep lease."""
+        if self.store.read().lease_holder(LEASE) != self.holder:
+            return None
+        return next_due_moment(self.ctx, after)
+
+    def _count_missed(self, started: datetime) -> None:
+        """A periodic tick finding a timer overdue that the wake-up should have run: logged and counted for /healthz."""
+        after = self.wakeup.after
+        if not self.wakeup.planned or after is None or self.store.read().lease_holder(LEASE) != self.holder:
+            return
+        missed = missed_between(self.ctx, after, started - WAKE_GRACE)
+        if missed:
+            self.wakeup.missed += missed
+            log.warning("the periodic sweep found %d timers more than %.0f s overdue that the wake-up should have run", missed, WAKE_GRACE.total_seconds())
 
     def check_clock(self) -> timedelta | None:
         """Compare the wall clock with the monotonic clock since the last tick; handle a step if they disagree."""
@@ -194,6 +227,7 @@ class Runtime:
         self.warm_phones()
         self.dispatcher.start()
         self.tick()  # everything that fell due while the bot was down
+        self.wakeup.start()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(
             self.tick,
@@ -209,6 +243,7 @@ class Runtime:
 
     def stop(self) -> None:
         """Stop background work."""
+        self.wakeup.stop()
         if self.scheduler:
             self.scheduler.shutdown(wait=False)
         self.dispatcher.stop()
@@ -252,6 +287,9 @@ class Runtime:
             "last_sweep": last.isoformat() if last else None,
             "age_seconds": None if age is None else round(age, 1),
         }
+        # missed: timers the periodic tick caught more than WAKE_GRACE late (the wake-up should have run them).
+        due = self.wakeup.due_at
+        status["wake_up"] = {"next_due_at": due.isoformat() if due else None, "woke": self.wakeup.woke, "missed": self.wakeup.missed}
         stuck = any(
             a["refused"] or a["waiting_seconds"] > self.policy.delivery_fallback_after.total_seconds()
             for a in status["outbox"]["waiting_alerts"]

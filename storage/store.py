@@ -526,6 +526,36 @@ class Tx:
         rows = self.db.conn.execute(DUE_SQL, [ts(now), limit]).fetchall()
         return [(row_id, (requester, *json.loads(companions))) for row_id, requester, companions in rows]
 
+    def earliest_timers_after(self, after: datetime, approved_from: datetime, alerts_queued_after: datetime) -> dict[str, datetime | None]:
+        """The earliest moment after `after` of each timer the sweep acts on, from indexes only (for the wake-up).
+
+        "visit": a check-in, tier or repeat (visits_due); "request": an undecided request's start
+        (it expires then); "approved": the earliest start, from `approved_from` on, of an approved
+        visit not yet started (it expires at the end of its day); "alert": the earliest queue time,
+        after `alerts_queued_after`, of an alert still waiting with somewhere to fall back to.
+        """
+        q = self.db.conn.execute
+        visit = q("SELECT MIN(next_due_at) FROM visits INDEXED BY visits_due WHERE next_due_at IS NOT NULL AND next_due_at > ?", [ts(after)])
+        request = q("SELECT MIN(start_at) FROM visits WHERE state = 'requested' AND start_at > ?", [ts(after)])
+        approved = q("SELECT MIN(start_at) FROM visits WHERE state = 'approved' AND start_at >= ?", [ts(approved_from)])
+        alert = q(
+            "SELECT MIN(created_at) FROM outbox WHERE alert = 1 AND status IN ('pending', 'sending')"
+            " AND created_at > ? AND fell_back = 0 AND json_array_length(payload, '$.fallback') > 0",
+            [ts(alerts_queued_after)],
+        )
+        return {name: dt(cursor.fetchone()[0]) for name, cursor in (("visit", visit), ("request", request), ("approved", approved), ("alert", alert))}
+
+    def timers_due_between(self, after: datetime, before: datetime) -> int:
+        """Check-ins, tiers, repeats and request expiries that fell due after `after` and before `before` and are not handled yet."""
+        visits = self.db.conn.execute(
+            "SELECT COUNT(*) FROM visits INDEXED BY visits_due WHERE next_due_at IS NOT NULL AND next_due_at > ? AND next_due_at < ?",
+            [ts(after), ts(before)],
+        ).fetchone()[0]
+        requests = self.db.conn.execute(
+            "SELECT COUNT(*) FROM visits WHERE state = 'requested' AND start_at > ? AND start_at < ?", [ts(after), ts(before)]
+        ).fetchone()[0]
+        return visits + requests
+
     def live_visit_of(self, user: str) -> Visit | None:
         """The visit a member of staff is out on now, as visitor or companion."""
         live = self.visits_where(

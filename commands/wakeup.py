@@ -1,0 +1,35 @@
+"""When the sweep must next look at the database: the earliest timer it would act on."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+from commands.context import Ctx
+
+# Before any tick: every timer counts.
+EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _day_start(moment: datetime, ctx: Ctx, days: int = 0) -> datetime:
+    """Midnight, in the school's time zone, of the day `moment` falls on (plus `days`)."""
+    return datetime.combine(moment.astimezone(ctx.policy.tz).date() + timedelta(days=days), time(0), tzinfo=ctx.policy.tz)
+
+
+def next_due_moment(ctx: Ctx, after: datetime | None) -> datetime | None:
+    """The earliest moment later than `after` at which a sweep would act: a check-in, tier or repeat,
+    a request or an unstarted visit expiring, or an alert waiting long enough to fall back (None: nothing)."""
+    after = after or EVER
+    limit = ctx.policy.delivery_fallback_after
+    # An approved visit expires at the end of its day (see sweep.expire_unstarted_visits): those of
+    # the day `after` falls on or later are the ones whose expiry is still to come.
+    first = ctx.store.read().earliest_timers_after(after, _day_start(after, ctx), after - limit)
+    moments = [first["visit"], first["request"]]
+    if first["approved"] is not None:
+        moments.append(_day_start(first["approved"], ctx, days=1))
+    if first["alert"] is not None:
+        moments.append(first["alert"] + limit)
+    return min((m for m in moments if m is not None), default=None)
+
+
+def missed_between(ctx: Ctx, after: datetime, before: datetime) -> int:
+    """Timers that fell due after `after` and before `before` and no sweep has handled yet."""
+    return ctx.store.read().timers_due_between(after, before)
