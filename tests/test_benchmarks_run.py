@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ("sweep_time.py", ["--sizes", "100", "--repeats", "2", "--quiet"]),
         ("ack_latency.py", ["--visits", "10", "--others", "10", "--scaling-samples", "2", "--quiet"]),
+        ("load.py", ["--rate", "10", "--duration", "2", "--today", "20", "--history", "50", "--alerts", "1", "--people", "3", "--no-goal", "--quiet"]),
+        ("ack_vs_bare.py", ["--samples", "3", "--today", "20", "--warmup", "1", "--no-goal", "--quiet"]),
+        ("board_scaling.py", ["--today", "20", "--history", "0", "50", "--history-today", "10", "--samples", "3", "--warmup", "1", "--no-goal", "--quiet"]),
     ],
 )
 def test_benchmark_script_runs(script, args, tmp_path):
