@@ -1,6 +1,7 @@
 """The benchmark scripts still run (tiny sizes; their figures come from full runs, not from here)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ def test_benchmark_script_runs(script, args, tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's code, not an installed copy
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert out.read_text().startswith("{")
