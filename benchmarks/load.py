@@ -33,8 +33,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import population
-import servers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's code, not an installed copy
+
+import population  # noqa: E402
+import servers  # noqa: E402
 from ack_latency import ChildSlack
 from common import OFFICE, nearest_rank, policy  # noqa: E402  (benchmarks/common.py)
 from flows.policy import parse_policy
