@@ -23,6 +23,7 @@ from bot.outbox import MAX_BACKOFF, Dispatcher
 from bot.phones import ProfilePhones
 from bot.settings import Settings
 from bot.slack.gate import Gate, Identity
+from bot.slack.lazy import LazyWork
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.clocksteps import clock_stepped
@@ -40,6 +41,8 @@ STEP_TOLERANCE = timedelta(seconds=2)
 # How long a clock step keeps /healthz degraded, and how long it stays listed there.
 STEP_DEGRADES_FOR = timedelta(hours=1)
 STEP_SHOWN_FOR = timedelta(days=1)
+# Longest settle() waits for work after an answer: a Slack call's timeout and one retry.
+LAZY_SETTLE_S = 25.0
 
 
 def _alive(pid: int) -> bool:
@@ -61,7 +64,7 @@ class Runtime:
         settings: Settings,
         policy: Policy,
         clock: Callable[[], datetime] = system_clock,
-        process_before_response: bool = False,
+        process_before_response: bool = True,
         monotonic: Callable[[], float] | None = None,
     ):
         self.settings = settings
@@ -86,10 +89,14 @@ class Runtime:
         )
         self.ctx.wake = self.dispatcher.wake
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        # Slash commands are answered as soon as their (local) work is done, without Bolt's 10 ms ack poll;
+        # whatever must call Slack runs after the answer, on this pool (Bolt's lazy listeners).
+        self.lazy = LazyWork()
         self.app = App(
             client=self.client,
             signing_secret=secret,
             process_before_response=process_before_response,
+            listener_executor=self.lazy,
             # Start even while Slack is unreachable: the sweep and the outbox must keep running.
             token_verification_enabled=False,
         )
@@ -188,6 +195,7 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         self.dispatcher.stop()
         self.phones.stop()
+        self.lazy.shutdown(wait=False)
 
     def warm_phones(self) -> None:
         """Look up, in the background, everyone the policy names and everyone out on a visit now."""
@@ -196,7 +204,9 @@ class Runtime:
         self.phones.want(dict.fromkeys([*named, *out]))
 
     def settle(self) -> None:
-        """Let the profile lookups under way finish (briefly), then deliver what is due: for tests and the demo."""
+        """Let the Slack calls after an answer and the profile lookups under way finish (briefly), then deliver
+        what is due: for tests and the demo."""
+        self.lazy.wait_idle(LAZY_SETTLE_S)
         self.phones.wait_idle(self.phones.TIMEOUT_S + 1)
         self.dispatcher.drain()
 

@@ -243,17 +243,22 @@ def test_two_approvers_clicking_at_once_give_one_decision_per_role(workspace):
     assert sum("one approval so far" in m.plain() for m in ws.dms(REQUESTER)) == 1
 
 
-def app_home(ws, user):
-    """`user` opens the bot's App Home tab; returns the text it shows."""
+def home_opened(ws, user, event_id=None):
+    """(body, headers) of the signed event Slack sends when `user` opens the bot's App Home tab."""
     import json
 
     from bot.simslack import sign_request
 
     body = json.dumps({
-        "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": f"Ev{user}", "event_time": 1,
-        "event": {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"},
+        "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": event_id or f"Ev{user}",
+        "event_time": 1, "event": {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"},
     })
-    assert ws.driver.post(body, headers={**sign_request(ws.secret, body), "Content-Type": "application/json"}).status == 200
+    return body, {**sign_request(ws.secret, body), "Content-Type": "application/json"}
+
+
+def app_home(ws, user):
+    """`user` opens the bot's App Home tab; returns the text it shows."""
+    assert ws.driver.post(*home_opened(ws, user)).status == 200
     return "\n".join(b["text"]["text"] for b in ws.sim.home(user)["blocks"] if b.get("text"))
 
 

@@ -5,7 +5,7 @@ import logging
 import re
 from typing import Any, Callable
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
@@ -87,27 +87,30 @@ def _parsed(parse: Callable[[str], Any], action: dict[str, Any]) -> Any:
 NOT_MINE = Reply(f":warning: {buttons.NOT_MINE}")
 
 
+def just_ack(ack: Ack) -> None:
+    """Answer Slack at once; the listener's work, which calls Slack, runs after (a Bolt lazy listener)."""
+    ack()
+
+
 def register(app: App, ctx: Ctx) -> None:
     """Bind every command, button and form to its handler."""
 
     def click(action_id: str, run: Callable[[str, int], Reply]) -> None:
         """A button whose value is a visit id: re-checked by the command, answered to the clicker."""
 
-        @app.action(action_id)
-        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            ack()
+        def handler(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             visit_id = _parsed(buttons.visit, action)
             if visit_id is None:
                 _tell(client, body, NOT_MINE)
                 return
             _tell(client, body, _answer(lambda: run(body["user"]["id"], visit_id), action_id))
 
+        app.action(action_id)(ack=just_ack, lazy=[handler])
+
     def form_button(action_id: str, check: Callable[[str, int], None], view: Callable[[int], dict[str, Any]]) -> None:
         """A button that opens a form, after checking the click would count."""
 
-        @app.action(action_id)
-        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            ack()
+        def handler(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             visit_id = _parsed(buttons.visit, action)
             try:
                 if visit_id is None:
@@ -118,11 +121,12 @@ def register(app: App, ctx: Ctx) -> None:
                 return
             _open_form(client, body, view(visit_id), lambda text: _tell(client, body, Reply(text)))
 
+        app.action(action_id)(ack=just_ack, lazy=[handler])
+
     def form(callback_id: str, field: str, run: Callable[[str, int, str], Reply]) -> None:
         """A one-field form whose private_metadata is a visit id; refusals are shown beside the field."""
 
-        @app.view(callback_id)
-        def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
             user = body["user"]["id"]
             visit_id = _parsed(buttons.visit, {"value": view.get("private_metadata")})
             if visit_id is None:
@@ -138,13 +142,19 @@ def register(app: App, ctx: Ctx) -> None:
                 ack(response_action="errors", errors={field: FAILED.text})
                 return
             ack()
-            client.chat_postMessage(channel=user, text=render.fallback_text(reply.text))
+            context["reply"] = render.fallback_text(reply.text)  # the lazy listener posts it, after the answer
 
-    @app.command("/visit")
-    def visit_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
+        def post_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+            if context.get("reply"):
+                client.chat_postMessage(channel=body["user"]["id"], text=context["reply"])
+
+        app.view(callback_id)(ack=handler, lazy=[post_reply])
+
+    def visit_command(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         today = ctx.now().astimezone(ctx.policy.tz).date()
         _open_form(client, body, forms.details_view(today), lambda text: respond(text))
+
+    app.command("/visit")(ack=just_ack, lazy=[visit_command])
 
     @app.view(actions.VISIT_FORM)
     def visit_details(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -177,9 +187,7 @@ def register(app: App, ctx: Ctx) -> None:
     form_button(actions.DECLINE, lambda user, vid: decide.check_can_decide(ctx, user, vid), forms.decline_view)
     form(actions.DECLINE_FORM, "reason", lambda user, vid, reason: decide.decline(ctx, user, vid, reason))
 
-    @app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))
-    def start_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def start_click(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         parsed = _parsed(buttons.start, action)
         if parsed is None:
             _tell(client, body, NOT_MINE)
@@ -187,15 +195,17 @@ def register(app: App, ctx: Ctx) -> None:
         visit_id, text = parsed
         _tell(client, body, _answer(lambda: outing.start(ctx, body["user"]["id"], visit_id, text)))
 
-    @app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))
-    def start_round_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
+    app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))(ack=just_ack, lazy=[start_click])
+
+    def start_round_click(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         parsed = _parsed(buttons.round_of, action)
         if parsed is None:
             _tell(client, body, NOT_MINE)
             return
         visit_ids, text = parsed
         _tell(client, body, _answer(lambda: outing.start_round(ctx, body["user"]["id"], visit_ids, text), "round"))
+
+    app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))(ack=just_ack, lazy=[start_round_click])
 
     def slash(name: str, run: Callable[[str, str], Reply]) -> None:
         @app.command(name)
@@ -223,11 +233,11 @@ def register(app: App, ctx: Ctx) -> None:
 
         return checked
 
-    @app.action(actions.CHECKIN_HELP)
-    def need_help(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def need_help(body: dict[str, Any], client: WebClient) -> None:
         # Never refused, however old or odd the button: an SOS always goes (for the visit they are on now).
-        ack()
         _tell(client, body, _answer(lambda: safety.sos(ctx, body["user"]["id"], "Pressed Need help", kind="help"), "need help"))
+
+    app.action(actions.CHECKIN_HELP)(ack=just_ack, lazy=[need_help])
 
     click(actions.CHECKIN_OK, on_own_visit(lambda user: safety.checkin(ctx, user)))
     click(actions.VISITOR_BACK, on_own_visit(lambda user: outing.back(ctx, user, "")))
@@ -239,14 +249,20 @@ def register(app: App, ctx: Ctx) -> None:
     form(actions.EXTEND_FORM, "duration", lambda user, vid, text: safety.extend(ctx, user, text))
     form(actions.SAFE_FORM, "note", lambda user, vid, note: safety.confirm_safe(ctx, user, vid, note))
 
-    @app.command("/visitsafe")
-    def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        words = clean(body.get("text") or "").strip().lower().split()
-        if words[:1] == ["duress"]:
-            ack()
-            _open_form(client, body, forms.duress_view(), lambda text: respond(text))
+    def wants_duress_form(body: dict[str, Any]) -> bool:
+        return clean(body.get("text") or "").strip().lower().split()[:1] == ["duress"]
+
+    def visitsafe_command(ack: Ack, body: dict[str, Any]) -> None:
+        if wants_duress_form(body):
+            ack()  # the form opens after the answer
             return
         ack(**reply_payload(Reply(HELP)))
+
+    def open_duress_form(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        if wants_duress_form(body):
+            _open_form(client, body, forms.duress_view(), lambda text: respond(text))
+
+    app.command("/visitsafe")(ack=visitsafe_command, lazy=[open_duress_form])
 
     @app.view(actions.DURESS_FORM)
     def duress_word(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -257,7 +273,6 @@ def register(app: App, ctx: Ctx) -> None:
             return
         ack(response_action="update", view=forms.duress_saved_view())
 
-    @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
         # Refreshed each time the tab is opened: the board as /visits shows it to this person.
         user = event.get("user") or ""
@@ -266,7 +281,8 @@ def register(app: App, ctx: Ctx) -> None:
         board_reply = _answer(lambda: board.today(ctx, user), "home tab")
         client.views_publish(user_id=user, view=forms.home_view(board_reply.text, notices.safety_checklist(ctx.policy), HELP))
 
-    @app.event("message")
+    app.event("app_home_opened")(ack=just_ack, lazy=[home_opened])
+
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
         # A typed answer to "Still OK?" counts as I'm OK; any typed text is checked for the duress word.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
@@ -274,6 +290,8 @@ def register(app: App, ctx: Ctx) -> None:
         user = event.get("user") or ""
         reply = _answer(lambda: safety.typed(ctx, user, clean(str(event.get("text") or ""))), "typed message")
         client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
+
+    app.event("message")(ack=just_ack, lazy=[direct_message])
 
     slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
     slash("/extend", lambda user, text: safety.extend(ctx, user, text))
