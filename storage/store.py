@@ -48,11 +48,16 @@ def dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
+# dataclasses.fields() walks the class each call: the sweep serialises hundreds of these a tick.
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
+_BUTTON_FIELDS = tuple(f.name for f in fields(Button))
+
+
 def message_to_json(message: Message) -> str:
     """Serialise a neutral message for the outbox."""
     # A shallow copy: dataclasses.asdict deep-copies every field, which dominated the sweep's cost.
-    data = {f.name: getattr(message, f.name) for f in fields(Message)}
-    data["buttons"] = [{f.name: getattr(b, f.name) for f in fields(Button)} for b in message.buttons]
+    data = {name: getattr(message, name) for name in _MESSAGE_FIELDS}
+    data["buttons"] = [{name: getattr(b, name) for name in _BUTTON_FIELDS} for b in message.buttons]
     return json.dumps(data)
 
 
@@ -87,9 +92,12 @@ class Delivery(NamedTuple):
 UNDELIVERED = "('pending', 'sending')"
 
 
+_WATCH_FIELDS = tuple(f.name for f in fields(Watch))
+
+
 def watch_to_json(watch: Watch) -> str:
     """The safety-net state as JSON, times as epoch seconds."""
-    return json.dumps({f.name: ts(v) if isinstance(v := getattr(watch, f.name), datetime) else v for f in fields(Watch)})
+    return json.dumps({name: ts(v) if isinstance(v := getattr(watch, name), datetime) else v for name in _WATCH_FIELDS})
 
 
 _WATCH_TIMES = {f.name for f in fields(Watch) if "datetime" in str(f.type)}
@@ -381,14 +389,29 @@ class Tx:
             for i, req, comp, start_s, slots in rows
         ]
 
-    def _visit(self, r: dict[str, Any]) -> Visit:
-        decisions = tuple(
-            Decision(slot, approver, bool(approved), dt(at), reason)  # type: ignore[arg-type]
-            for slot, approver, approved, reason, at in self.db.conn.execute(
-                "SELECT slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id = ? ORDER BY decided_at, rowid",
-                [r["id"]],
+    def visits_by_id(self, ids: list[int]) -> dict[int, Visit]:
+        """Visits by id, their decisions read in one query (the sweep's due batch)."""
+        marks = ", ".join("?" * len(ids))
+        decisions: dict[int, list[Decision]] = {i: [] for i in ids}
+        for visit_id, slot, approver, approved, reason, at in self.db.conn.execute(
+            f"SELECT visit_id, slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id IN ({marks})"
+            " ORDER BY visit_id, decided_at, rowid", ids,
+        ):
+            decisions[visit_id].append(Decision(slot, approver, bool(approved), dt(at), reason))  # type: ignore[arg-type]
+        cursor = self.db.conn.execute(f"SELECT * FROM visits WHERE id IN ({marks})", ids)
+        cols = [c[0] for c in cursor.description]
+        found = (dict(zip(cols, row)) for row in cursor.fetchall())
+        return {r["id"]: self._visit(r, tuple(decisions[r["id"]])) for r in found}
+
+    def _visit(self, r: dict[str, Any], decisions: tuple[Decision, ...] | None = None) -> Visit:
+        if decisions is None:
+            decisions = tuple(
+                Decision(slot, approver, bool(approved), dt(at), reason)  # type: ignore[arg-type]
+                for slot, approver, approved, reason, at in self.db.conn.execute(
+                    "SELECT slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id = ? ORDER BY decided_at, rowid",
+                    [r["id"]],
+                )
             )
-        )
         a = json.loads(r["assessment"])
         assessment = RiskAssessment(
             level=a["level"],
