@@ -25,6 +25,7 @@ from bot.outbox import MAX_BACKOFF, Dispatcher
 from bot.phones import ProfilePhones
 from bot.settings import Settings
 from bot.slack.gate import Gate, Identity
+from bot.slack.lazy import LazyWork
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from bot.wakeup import WakeUp
@@ -46,6 +47,8 @@ STEP_DEGRADES_FOR = timedelta(hours=1)
 STEP_SHOWN_FOR = timedelta(days=1)
 # A timer this far past its time when the periodic tick finds it is one the wake-up missed.
 WAKE_GRACE = timedelta(seconds=1)
+# Longest settle() waits for work after an answer: a Slack call's timeout and one retry.
+LAZY_SETTLE_S = 25.0
 
 
 def _alive(pid: int) -> bool:
@@ -67,7 +70,7 @@ class Runtime:
         settings: Settings,
         policy: Policy,
         clock: Callable[[], datetime] = system_clock,
-        process_before_response: bool = False,
+        process_before_response: bool = True,
         monotonic: Callable[[], float] | None = None,
     ):
         self.settings = settings
@@ -97,6 +100,9 @@ class Runtime:
         self.wakeup = WakeUp(self._next_due, lambda: self.tick(woken=True), clock, self.monotonic)
         self.ctx.wake = self._committed
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        # Slash commands are answered as soon as their (local) work is done, without Bolt's 10 ms ack poll;
+        # whatever must call Slack runs after the answer, on this pool (Bolt's lazy listeners).
+        self.lazy = LazyWork()
         self.app = App(
             # A client without a token and our own authorize: Bolt's default asks auth.test on the first
             # request and, if Slack is down then, answers every command (an SOS too) with "reinstall the app".
@@ -104,6 +110,7 @@ class Runtime:
             authorize=lambda enterprise_id, team_id: self._authorize(enterprise_id, team_id),  # Bolt reads the names
             signing_secret=secret,
             process_before_response=process_before_response,
+            listener_executor=self.lazy,
             # Start even while Slack is unreachable: the sweep and the outbox must keep running.
             token_verification_enabled=False,
         )
@@ -248,6 +255,7 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         self.dispatcher.stop()
         self.phones.stop()
+        self.lazy.shutdown(wait=False)
 
     def warm_phones(self) -> None:
         """Look up, in the background, everyone the policy names and everyone out on a visit now."""
@@ -256,7 +264,9 @@ class Runtime:
         self.phones.want(dict.fromkeys([*named, *out]))
 
     def settle(self) -> None:
-        """Let the profile lookups under way finish (briefly), then deliver what is due: for tests and the demo."""
+        """Let the Slack calls after an answer and the profile lookups under way finish (briefly), then deliver
+        what is due: for tests and the demo."""
+        self.lazy.wait_idle(LAZY_SETTLE_S)
         self.phones.wait_idle(self.phones.TIMEOUT_S + 1)
         self.dispatcher.drain()
 

@@ -6,10 +6,11 @@ from datetime import datetime, time, timedelta
 from commands.context import Ctx, Reply
 from flows.messages import esc, mention
 from flows import notices, watch
-from flows.approvals import approvers_for, waiting_for
+from flows.approvals import approvers_for
 from flows.notices import clock, state_words
 from flows.policy import Role
 from flows.visit import LIVE, State, overdue_by
+from storage.store import BoardRow
 
 # St Patrick's: "do not discuss individual home visits with staff who are not involved".
 SEES_ALL = {Role.office, Role.dsl, Role.head}
@@ -20,16 +21,16 @@ def today(ctx: Ctx, user: str) -> Reply:
     now = ctx.now()
     local = now.astimezone(ctx.policy.tz)
     start = datetime.combine(local.date(), time(0), tzinfo=ctx.policy.tz)
-    visits = ctx.store.read().visits_between(start, start + timedelta(days=1))
+    tx = ctx.store.read()
     everyone = bool(ctx.policy.roles.of(user) & SEES_ALL)
-    if not everyone:
-        visits = [v for v in visits if user in v.team]
-    # Nothing the visiting team sees may reveal an alarm they signed back in under.
-    visits = [watch.as_the_team_sees(v) if user in v.team else v for v in visits]
+    # Only the columns the board prints, and only the visits this person may see.
+    rows = tx.board_rows(start, start + timedelta(days=1), member=None if everyone else user)
+    # Their own visits in full: nothing the visiting team sees may reveal an alarm they signed back in under.
+    own = {r.id: tx.visit(r.id) for r in rows if user in r.team}
+    visits = [BoardRow.of(watch.as_the_team_sees(own[r.id])) if r.id in own else r for r in rows]  # type: ignore[arg-type]
     waiting = [
-        v for v in ctx.store.read().visits_where("state = 'requested'", [])
-        if any(user in approvers_for(slot, ctx.policy, v.team) for slot in waiting_for(v))
-        and not any(d.approver == user for d in v.decisions)
+        w for w in tx.awaiting_decision_of(user)
+        if any(user in approvers_for(slot, ctx.policy, w.team) for slot in w.open_slots)
     ]
     pending = [f"*Waiting for your decision* ({len(waiting)})"] + [
         f":hourglass: #{v.id} from {mention(v.requester)}, planned {notices.when(v.start_at, ctx.policy)}: see my DM to Approve or Decline"
@@ -51,5 +52,5 @@ def today(ctx: Ctx, user: str) -> Reply:
         else:
             lines.append(f":white_circle: #{v.id} {who}: {state_words(v.state.value)}, planned {clock(v.start_at, ctx.policy)}")
         if user in v.team:
-            lines[-1] += f" ({esc(v.details.pupil_ref)})"
+            lines[-1] += f" ({esc(own[v.id].details.pupil_ref)})"  # type: ignore[union-attr]
     return Reply("\n".join([*lines, *pending]))

@@ -95,18 +95,22 @@ def _escalate_batch(ctx: Ctx, due: list[tuple[int, tuple[str, ...]]], now: datet
     # One transaction for the batch, one savepoint per visit: a visit that fails is undone alone
     # (and tried again next tick) while every other alert of the batch is committed.
     with ctx.store.transaction() as tx:
+        # Read inside the transaction (the state may have changed), the whole batch at once.
+        visits = tx.visits_by_id([visit_id for visit_id, _ in due])
+        offset = tx.clock_offset()
         for visit_id, _ in due:
             try:
                 with ctx.store.savepoint(tx):
-                    sent += _escalate_one(ctx, tx, visit_id, now, phones)
+                    sent += _escalate_one(ctx, tx, visits.get(visit_id), now, phones, offset)
             except Exception as exc:  # noqa: BLE001 - one bad visit must not hold back the others' alerts
                 log_failure(log, f"escalating visit {visit_id}", exc)
     return sent
 
 
-def _escalate_one(ctx: Ctx, tx: Tx, visit_id: int, now: datetime, phones: dict[str, str | None]) -> int:
+def _escalate_one(
+    ctx: Ctx, tx: Tx, visit: Visit | None, now: datetime, phones: dict[str, str | None], offset: tuple[float, datetime] | None
+) -> int:
     """Advance one due visit: send what has fallen due, save its new timers; return messages queued."""
-    visit = tx.visit(visit_id)  # re-read inside the transaction: the state may have changed
     if visit is None:
         return 0
     visit, alarms = watch.advance(visit, now, ctx.policy)
@@ -119,7 +123,6 @@ def _escalate_one(ctx: Ctx, tx: Tx, visit_id: int, now: datetime, phones: dict[s
         messages += _alarm_messages(ctx, visit, alarm, now, phones.get)
         tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
     tx.save_watch(visit, now)
-    offset = tx.clock_offset()
     if offset is not None:
         note = watch.clock_ahead_note(timedelta(seconds=offset[0]), offset[1], ctx.policy)
         messages = [replace(message, notes=(*message.notes, note)) for message in messages]

@@ -210,3 +210,18 @@ def _clock(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0012_hot_indexes")
+def _hot_indexes(db: Database) -> None:
+    db.executescript(
+        """
+        -- A visit's alert messages (alert_refs on every /back, /checkin and ladder step), a purged visit's copies,
+        -- and messages tied to no visit (purge_unlinked_messages every tick): without it each read the whole outbox.
+        CREATE INDEX IF NOT EXISTS outbox_visit ON outbox(visit_id, created_at);
+        -- Today's board (visits planned in a day): the state index cannot answer a range of start times alone.
+        CREATE INDEX IF NOT EXISTS visits_start ON visits(start_at);
+        -- Who decided what ("waiting for your decision" skips the visits this person already decided).
+        CREATE INDEX IF NOT EXISTS approvals_approver ON approvals(approver, visit_id);
+        """
+    )

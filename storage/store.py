@@ -9,7 +9,7 @@ from functools import lru_cache
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from sqlite_utils import Database
 
@@ -48,11 +48,16 @@ def dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
+# dataclasses.fields() walks the class each call: the sweep serialises hundreds of these a tick.
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
+_BUTTON_FIELDS = tuple(f.name for f in fields(Button))
+
+
 def message_to_json(message: Message) -> str:
     """Serialise a neutral message for the outbox."""
     # A shallow copy: dataclasses.asdict deep-copies every field, which dominated the sweep's cost.
-    data = {f.name: getattr(message, f.name) for f in fields(Message)}
-    data["buttons"] = [{f.name: getattr(b, f.name) for f in fields(Button)} for b in message.buttons]
+    data = {name: getattr(message, name) for name in _MESSAGE_FIELDS}
+    data["buttons"] = [{name: getattr(b, name) for name in _BUTTON_FIELDS} for b in message.buttons]
     return json.dumps(data)
 
 
@@ -87,9 +92,12 @@ class Delivery(NamedTuple):
 UNDELIVERED = "('pending', 'sending')"
 
 
+_WATCH_FIELDS = tuple(f.name for f in fields(Watch))
+
+
 def watch_to_json(watch: Watch) -> str:
     """The safety-net state as JSON, times as epoch seconds."""
-    return json.dumps({f.name: ts(v) if isinstance(v := getattr(watch, f.name), datetime) else v for f in fields(Watch)})
+    return json.dumps({name: ts(v) if isinstance(v := getattr(watch, name), datetime) else v for name in _WATCH_FIELDS})
 
 
 _WATCH_TIMES = {f.name for f in fields(Watch) if "datetime" in str(f.type)}
@@ -112,6 +120,8 @@ class Store:
         self.policy = policy
         # A fault switch for tests: every connection refuses writes as a full or read-only disk would.
         self.query_only = False
+        # Called with each SQL statement any connection runs (tests read the hot paths' query plans).
+        self.trace: Callable[[str], None] | None = None
         self._local = threading.local()
         db = self.db()
         with db.ensure_autocommit_on():
@@ -127,6 +137,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.set_trace_callback(lambda sql: self.trace and self.trace(sql))
             db = Database(conn)
             self._local.db = db
             self._local.query_only = False
@@ -203,6 +214,52 @@ DUE_SQL = (
     "SELECT id, requester, companions FROM visits INDEXED BY visits_due"
     " WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT ?"
 )
+
+
+class BoardRow(NamedTuple):
+    """One visit as the board prints it: only the columns it shows."""
+
+    id: int
+    requester: str
+    companions: tuple[str, ...]
+    state: State
+    start_at: datetime
+    expected_return: datetime | None
+    returned_at: datetime | None
+    returned_home: bool
+
+    @property
+    def team(self) -> tuple[str, ...]:
+        """Everyone going on the visit: the visitor first."""
+        return (self.requester, *self.companions)
+
+    @classmethod
+    def of(cls, v: Visit) -> "BoardRow":
+        """The board's columns of a whole visit."""
+        return cls(v.id, v.requester, v.companions, v.state, v.start_at, v.expected_return, v.returned_at, v.returned_home)  # type: ignore[arg-type]
+
+
+class Awaiting(NamedTuple):
+    """A requested visit as "waiting for your decision" needs it: who goes, when, and its slots still open."""
+
+    id: int
+    requester: str
+    team: tuple[str, ...]
+    start_at: datetime
+    open_slots: tuple[Slot, ...]
+
+
+# Today's board: planned in the day or live now; the OR is answered from visits_start and visits_state_start.
+BOARD_SQL = (
+    "SELECT id, requester, companions, state, start_at, expected_return, returned_at, returned_home FROM visits"
+    " WHERE ((start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency'))"
+)
+
+
+@lru_cache(maxsize=64)
+def _slots(text: str) -> tuple[Slot, ...]:
+    """A visit's approval slots from JSON; visits share a handful of slot lists, so parse each once."""
+    return tuple(Slot(s["name"], tuple(Role(x) for x in s["roles"])) for s in json.loads(text))
 
 
 @lru_cache(maxsize=64)
@@ -301,14 +358,60 @@ class Tx:
             "(start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency')", [ts(start), ts(end)]
         )
 
-    def _visit(self, r: dict[str, Any]) -> Visit:
-        decisions = tuple(
-            Decision(slot, approver, bool(approved), dt(at), reason)  # type: ignore[arg-type]
-            for slot, approver, approved, reason, at in self.db.conn.execute(
-                "SELECT slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id = ? ORDER BY decided_at, rowid",
-                [r["id"]],
+    def board_rows(self, start: datetime, end: datetime, member: str | None = None) -> list[BoardRow]:
+        """Visits planned to start in a time range, or live now, as the board shows them (in start order);
+        with `member`, only the visits that person goes on."""
+        sql, params = BOARD_SQL, [ts(start), ts(end)]
+        if member is not None:
+            # LIKE narrows in SQL (its `_` matches any character); team membership is checked exactly below.
+            sql, params = sql + " AND (requester = ? OR companions LIKE ?)", [*params, member, f'%"{member}"%']
+        rows = [
+            BoardRow(i, req, tuple(json.loads(comp)), State(state), dt(start_s), dt(back), dt(returned), bool(home))  # type: ignore[arg-type]
+            for i, req, comp, state, start_s, back, returned, home in self.db.conn.execute(sql + " ORDER BY start_at, id", params)
+        ]
+        return rows if member is None else [r for r in rows if member in r.team]
+
+    def awaiting_decision_of(self, user: str) -> list[Awaiting]:
+        """Requested visits `user` has not decided on, with their open slots (in start order); the approvals
+        of all of them in one query."""
+        rows = self.db.conn.execute(
+            "SELECT id, requester, companions, start_at, slots FROM visits WHERE state = 'requested' AND NOT EXISTS"
+            " (SELECT 1 FROM approvals WHERE approvals.visit_id = visits.id AND approvals.approver = ?) ORDER BY start_at, id",
+            [user],
+        ).fetchall()
+        filled: dict[int, set[str]] = {}
+        for visit_id, slot in self.db.conn.execute(
+            "SELECT visit_id, slot FROM approvals WHERE visit_id IN (SELECT id FROM visits WHERE state = 'requested')"
+        ):
+            filled.setdefault(visit_id, set()).add(slot)
+        return [
+            Awaiting(i, req, (req, *json.loads(comp)), dt(start_s), tuple(s for s in _slots(slots) if s.name not in filled.get(i, ())))  # type: ignore[arg-type]
+            for i, req, comp, start_s, slots in rows
+        ]
+
+    def visits_by_id(self, ids: list[int]) -> dict[int, Visit]:
+        """Visits by id, their decisions read in one query (the sweep's due batch)."""
+        marks = ", ".join("?" * len(ids))
+        decisions: dict[int, list[Decision]] = {i: [] for i in ids}
+        for visit_id, slot, approver, approved, reason, at in self.db.conn.execute(
+            f"SELECT visit_id, slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id IN ({marks})"
+            " ORDER BY visit_id, decided_at, rowid", ids,
+        ):
+            decisions[visit_id].append(Decision(slot, approver, bool(approved), dt(at), reason))  # type: ignore[arg-type]
+        cursor = self.db.conn.execute(f"SELECT * FROM visits WHERE id IN ({marks})", ids)
+        cols = [c[0] for c in cursor.description]
+        found = (dict(zip(cols, row)) for row in cursor.fetchall())
+        return {r["id"]: self._visit(r, tuple(decisions[r["id"]])) for r in found}
+
+    def _visit(self, r: dict[str, Any], decisions: tuple[Decision, ...] | None = None) -> Visit:
+        if decisions is None:
+            decisions = tuple(
+                Decision(slot, approver, bool(approved), dt(at), reason)  # type: ignore[arg-type]
+                for slot, approver, approved, reason, at in self.db.conn.execute(
+                    "SELECT slot, approver, approved, reason, decided_at FROM approvals WHERE visit_id = ? ORDER BY decided_at, rowid",
+                    [r["id"]],
+                )
             )
-        )
         a = json.loads(r["assessment"])
         assessment = RiskAssessment(
             level=a["level"],

@@ -1,6 +1,7 @@
 """The benchmark scripts still run (tiny sizes; their figures come from full runs, not from here)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ("sweep_time.py", ["--sizes", "100", "--repeats", "2", "--quiet"]),
         ("ack_latency.py", ["--visits", "10", "--others", "10", "--scaling-samples", "2", "--quiet"]),
+        ("load.py", ["--rate", "10", "--duration", "2", "--today", "20", "--history", "50", "--alerts", "1", "--people", "3", "--no-goal", "--quiet"]),
+        ("ack_vs_bare.py", ["--samples", "3", "--today", "20", "--warmup", "1", "--no-goal", "--quiet"]),
+        ("board_scaling.py", ["--today", "20", "--history", "0", "50", "--history-today", "10", "--samples", "3", "--warmup", "1", "--no-goal", "--quiet"]),
     ],
 )
 def test_benchmark_script_runs(script, args, tmp_path):
@@ -22,6 +26,7 @@ def test_benchmark_script_runs(script, args, tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's code, not an installed copy
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert out.read_text().startswith("{")

@@ -234,7 +234,7 @@ def test_two_approvers_clicking_at_once_give_one_decision_per_role(workspace):
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    ws.runtime.dispatcher.drain()
+    ws.runtime.settle()  # the notes after each click, then the outbox
     visit = ws.runtime.store.read().visit(1)
     assert [d.slot for d in visit.decisions] == ["dsl"]
     winner = visit.decisions[0].approver
@@ -243,27 +243,33 @@ def test_two_approvers_clicking_at_once_give_one_decision_per_role(workspace):
     assert sum("one approval so far" in m.plain() for m in ws.dms(REQUESTER)) == 1
 
 
-def test_app_home_shows_the_board_waiting_approvals_and_the_checklist(workspace):
+def home_opened(ws, user, event_id=None):
+    """(body, headers) of the signed event Slack sends when `user` opens the bot's App Home tab."""
     import json
 
     from bot.simslack import sign_request
 
+    body = json.dumps({
+        "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": event_id or f"Ev{user}",
+        "event_time": 1, "event": {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"},
+    })
+    return body, {**sign_request(ws.secret, body), "Content-Type": "application/json"}
+
+
+def app_home(ws, user):
+    """`user` opens the bot's App Home tab; returns the text it shows."""
+    assert ws.driver.post(*home_opened(ws, user)).status == 200
+    return "\n".join(b["text"]["text"] for b in ws.sim.home(user)["blocks"] if b.get("text"))
+
+
+def test_app_home_shows_the_board_waiting_approvals_and_the_checklist(workspace):
     ws = workspace
     request_visit(ws)
-
-    def open_home(user):
-        body = json.dumps({
-            "token": "unused", "team_id": "T0001", "api_app_id": "A1", "type": "event_callback", "event_id": f"Ev{user}", "event_time": 1,
-            "event": {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"},
-        })
-        assert ws.driver.post(body, headers={**sign_request(ws.secret, body), "Content-Type": "application/json"}).status == 200
-        return "\n".join(b["text"]["text"] for b in ws.sim.home(user)["blocks"] if b.get("text"))
-
-    head = open_home(HEAD)
+    head = app_home(ws, HEAD)
     assert "Waiting for your decision* (1)" in head and "Code word agreed" in head
-    visitor = open_home(REQUESTER)
+    visitor = app_home(ws, REQUESTER)
     assert "#1" in visitor and "AB123" in visitor and "Waiting for your decision" not in visitor
-    assert "You have no home visits today." in open_home(SENIOR)
+    assert "You have no home visits today." in app_home(ws, SENIOR)
 
 
 def test_unplanned_welfare_check_goes_on_the_dsls_word_and_safeguarding_is_told_at_once(tmp_path, clock):

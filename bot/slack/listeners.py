@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from typing import Any, Callable
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
@@ -68,23 +69,30 @@ NOT_OPENED = ":x: I could not open the form: Slack did not answer. Nothing was s
 FORM_TIMEOUT_S = 2
 
 
-def _opened(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> bool:
-    """Open a modal before acking, quickly; False (logged) if Slack cannot."""
+SLOW_TO_OPEN = ":hourglass_flowing_sand: Slack is slow to answer: if the form has not opened in a few seconds, please type the command again."
+
+
+def _opened(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> Reply | None:
+    """Open a modal before acking, quickly; None if it opened, else what to answer (logged)."""
     quick = WebClient(token=client.token, base_url=client.base_url, timeout=FORM_TIMEOUT_S)
     try:
         quick.views_open(trigger_id=body["trigger_id"], view=view)
-        return True
+        return None
+    except (TimeoutError, socket.timeout) as exc:  # Slack may still open it: say so, not "could not"
+        log_failure(log, "opening a form", exc)
+        return Reply(SLOW_TO_OPEN)
     except Exception as exc:  # noqa: BLE001 - Slack down, refusing the token, or the trigger expired
         log_failure(log, "opening a form", exc)
-        return False
+        return Reply(NOT_OPENED)
 
 
 def _ack_form(ack: Ack, client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
     """A slash command that opens a form: if it cannot open, the answer to the command says so."""
-    if _opened(client, body, view):
+    problem = _opened(client, body, view)
+    if problem is None:
         ack()
     else:
-        ack(**reply_payload(Reply(NOT_OPENED)))
+        ack(**reply_payload(problem))
 
 
 def _open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any], say: Callable[[str], None]) -> None:
@@ -133,6 +141,11 @@ def log_requests(app: App) -> None:
             log.info("handled %s from %s", *asked)
 
 
+def just_ack(ack: Ack) -> None:
+    """Answer Slack at once; the listener's work, which calls Slack, runs after (a Bolt lazy listener)."""
+    ack()
+
+
 def register(app: App, ctx: Ctx) -> None:
     """Bind every command, button and form to its handler."""
     log_requests(app)
@@ -140,21 +153,19 @@ def register(app: App, ctx: Ctx) -> None:
     def click(action_id: str, run: Callable[[str, int], Reply]) -> None:
         """A button whose value is a visit id: re-checked by the command, answered to the clicker."""
 
-        @app.action(action_id)
-        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            ack()
+        def handler(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             visit_id = _parsed(buttons.visit, action)
             if visit_id is None:
                 _tell(client, body, NOT_MINE)
                 return
             _tell(client, body, _answer(lambda: run(body["user"]["id"], visit_id), action_id))
 
+        app.action(action_id)(ack=just_ack, lazy=[handler])
+
     def form_button(action_id: str, check: Callable[[str, int], None], view: Callable[[int], dict[str, Any]]) -> None:
         """A button that opens a form, after checking the click would count."""
 
-        @app.action(action_id)
-        def handler(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-            ack()
+        def handler(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
             visit_id = _parsed(buttons.visit, action)
             try:
                 if visit_id is None:
@@ -165,11 +176,12 @@ def register(app: App, ctx: Ctx) -> None:
                 return
             _open_form(client, body, view(visit_id), lambda text: _tell(client, body, Reply(text)))
 
+        app.action(action_id)(ack=just_ack, lazy=[handler])
+
     def form(callback_id: str, field: str, run: Callable[[str, int, str], Reply]) -> None:
         """A one-field form whose private_metadata is a visit id; refusals are shown beside the field."""
 
-        @app.view(callback_id)
-        def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
             user = body["user"]["id"]
             visit_id = _parsed(buttons.visit, {"value": view.get("private_metadata")})
             if visit_id is None:
@@ -185,10 +197,17 @@ def register(app: App, ctx: Ctx) -> None:
                 ack(response_action="errors", errors={field: FAILED.text})
                 return
             ack()
-            client.chat_postMessage(channel=user, text=render.fallback_text(reply.text))
+            context["reply"] = render.fallback_text(reply.text)  # the lazy listener posts it, after the answer
+
+        def post_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+            if context.get("reply"):
+                client.chat_postMessage(channel=body["user"]["id"], text=context["reply"])
+
+        app.view(callback_id)(ack=handler, lazy=[post_reply])
 
     @app.command("/visit")
     def visit_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        # Opened before the answer, quickly, so that a Slack outage is told in the answer itself.
         today = ctx.now().astimezone(ctx.policy.tz).date()
         _ack_form(ack, client, body, forms.details_view(today))
 
@@ -223,9 +242,7 @@ def register(app: App, ctx: Ctx) -> None:
     form_button(actions.DECLINE, lambda user, vid: decide.check_can_decide(ctx, user, vid), forms.decline_view)
     form(actions.DECLINE_FORM, "reason", lambda user, vid, reason: decide.decline(ctx, user, vid, reason))
 
-    @app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))
-    def start_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def start_click(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         parsed = _parsed(buttons.start, action)
         if parsed is None:
             _tell(client, body, NOT_MINE)
@@ -233,15 +250,17 @@ def register(app: App, ctx: Ctx) -> None:
         visit_id, text = parsed
         _tell(client, body, _answer(lambda: outing.start(ctx, body["user"]["id"], visit_id, text)))
 
-    @app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))
-    def start_round_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
+    app.action(re.compile(rf"^{actions.START_VISIT}(:\d+)?$"))(ack=just_ack, lazy=[start_click])
+
+    def start_round_click(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         parsed = _parsed(buttons.round_of, action)
         if parsed is None:
             _tell(client, body, NOT_MINE)
             return
         visit_ids, text = parsed
         _tell(client, body, _answer(lambda: outing.start_round(ctx, body["user"]["id"], visit_ids, text), "round"))
+
+    app.action(re.compile(rf"^{actions.START_ROUND}(:\d+)?$"))(ack=just_ack, lazy=[start_round_click])
 
     def slash(name: str, run: Callable[[str, str], Reply]) -> None:
         @app.command(name)
@@ -269,11 +288,11 @@ def register(app: App, ctx: Ctx) -> None:
 
         return checked
 
-    @app.action(actions.CHECKIN_HELP)
-    def need_help(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def need_help(body: dict[str, Any], client: WebClient) -> None:
         # Never refused, however old or odd the button: an SOS always goes (for the visit they are on now).
-        ack()
         _tell(client, body, _answer(lambda: safety.sos(ctx, body["user"]["id"], "Pressed Need help", kind="help"), "need help"))
+
+    app.action(actions.CHECKIN_HELP)(ack=just_ack, lazy=[need_help])
 
     click(actions.CHECKIN_OK, on_own_visit(lambda user: safety.checkin(ctx, user)))
     click(actions.VISITOR_BACK, on_own_visit(lambda user: outing.back(ctx, user, "")))
@@ -285,10 +304,12 @@ def register(app: App, ctx: Ctx) -> None:
     form(actions.EXTEND_FORM, "duration", lambda user, vid, text: safety.extend(ctx, user, text))
     form(actions.SAFE_FORM, "note", lambda user, vid, note: safety.confirm_safe(ctx, user, vid, note))
 
+    def wants_duress_form(body: dict[str, Any]) -> bool:
+        return clean(body.get("text") or "").strip().lower().split()[:1] == ["duress"]
+
     @app.command("/visitsafe")
     def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        words = clean(body.get("text") or "").strip().lower().split()
-        if words[:1] == ["duress"]:
+        if wants_duress_form(body):
             _ack_form(ack, client, body, forms.duress_view())
             return
         ack(**reply_payload(Reply(HELP)))
@@ -302,7 +323,6 @@ def register(app: App, ctx: Ctx) -> None:
             return
         ack(response_action="update", view=forms.duress_saved_view())
 
-    @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
         # Refreshed each time the tab is opened: the board as /visits shows it to this person.
         user = event.get("user") or ""
@@ -314,7 +334,8 @@ def register(app: App, ctx: Ctx) -> None:
         except Exception as exc:  # noqa: BLE001 - Slack down: the tab shows its last board; a 500 only makes Slack resend
             log_failure(log, "publishing the home tab", exc)
 
-    @app.event("message")
+    app.event("app_home_opened")(ack=just_ack, lazy=[home_opened])
+
     def direct_message(event: dict[str, Any], client: WebClient) -> None:
         # A typed answer to "Still OK?" counts as I'm OK; any typed text is checked for the duress word.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
@@ -325,6 +346,8 @@ def register(app: App, ctx: Ctx) -> None:
             client.chat_postMessage(channel=event.get("channel") or user, text=render.fallback_text(reply.text))
         except Exception as exc:  # noqa: BLE001 - the answer was recorded; a 500 would make Slack resend the message
             log_failure(log, "answering a typed message", exc)
+
+    app.event("message")(ack=just_ack, lazy=[direct_message])
 
     slash("/checkin", lambda user, text: safety.checkin(ctx, user, text))
     slash("/extend", lambda user, text: safety.extend(ctx, user, text))

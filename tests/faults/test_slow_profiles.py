@@ -25,8 +25,9 @@ UNKNOWN = "number unknown (lookup failed)"
 
 @pytest.fixture
 def ws(workspace):
-    # Settle by delivering only: this test must not wait for the hanging lookups either.
-    workspace.driver = Driver(workspace.url, workspace.secret, workspace.sim, settle=workspace.runtime.dispatcher.drain)
+    # Settle by finishing the Slack calls after each answer and delivering: not by waiting for the hanging lookups.
+    runtime = workspace.runtime
+    workspace.driver = Driver(workspace.url, workspace.secret, workspace.sim, settle=lambda: (runtime.lazy.wait_idle(5), runtime.dispatcher.drain()))
     yield workspace
     workspace.sim.unhang()  # nothing left waiting at teardown
 
