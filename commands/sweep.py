@@ -10,7 +10,7 @@ from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
 from commands.request import purge_drafts
 from flows import alerts, notices, watch
-from flows.messages import Message, esc, mention
+from flows.messages import Message, esc, where
 from flows.retention import purge
 from flows.visit import NotAllowed, Visit, expire, expire_unstarted
 from storage.store import Tx
@@ -168,11 +168,10 @@ def fall_back(ctx: Ctx) -> int:
     queued = 0
     with ctx.store.transaction() as tx:
         for row_id, visit_id, message in tx.undelivered_alerts(now - limit):
-            where = mention(message.to) if message.to.startswith(("U", "W")) else f"<#{message.to}>"
             copies = [
                 Message(
                     to=destination,
-                    text=f":warning: This alert could not be delivered to {where} for {int(limit / timedelta(seconds=1))} s,"
+                    text=f":warning: This alert could not be delivered to {where(message.to)} for {int(limit / timedelta(seconds=1))} s,"
                     f" so it comes to you too.\n{message.text}",
                     fields=message.fields,
                     notes=message.notes,

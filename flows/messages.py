@@ -1,4 +1,15 @@
-"""A platform-neutral outgoing message: what a person sees, not how a platform draws it."""
+"""A platform-neutral outgoing message: what a person sees, not how a platform draws it.
+
+Every message and reply is written in one small neutral markup, which each renderer (bot/slack/render.py,
+bot/gchat/render.py, the demo's plain text) turns into its own:
+
+- `*bold*` and `` `code` `` (a command, a duration to type);
+- `<@ID>` a person, written with mention(ID): ID is the platform's own (a Slack `U…`, a Chat `users/…`);
+- `<#ID>` a channel or space, written with channel_ref(ID); where(ID) picks one of the two for a destination;
+- `:emoji_code:` an emoji by its short name (`:warning:`, `:rotating_light:`);
+- `&amp;`, `&lt;`, `&gt;` in typed text, put there by esc() so typed text can never form markup;
+- newlines as line breaks. Nothing else: no `<!here>`, no `<http…|…>` links, no platform syntax.
+"""
 from __future__ import annotations
 
 import unicodedata
@@ -24,6 +35,21 @@ def esc(text: object) -> str:
 def mention(user: str) -> str:
     """A reference to a person that each renderer turns into its own mention."""
     return f"<@{user}>"
+
+
+def channel_ref(channel: str) -> str:
+    """A reference to a channel (a Chat space) that each renderer turns into its own."""
+    return f"<#{channel}>"
+
+
+def is_person(destination: str) -> bool:
+    """Whether a destination id names a person (Slack `U…`/`W…`, Chat `users/…`) rather than a channel or space."""
+    return destination.startswith(("users/", "U", "W"))
+
+
+def where(destination: str) -> str:
+    """A destination as the reader should see it: a person's mention or a channel's reference."""
+    return mention(destination) if is_person(destination) else channel_ref(destination)
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,12 @@ def test_more_than_ten_fields_go_in_several_sections():
     fields = tuple((f"F{n}", "v") for n in range(13))
     blocks = render.blocks("t", fields)
     assert [len(b.get("fields", [])) for b in blocks] == [0, 10, 3]
+
+
+def test_a_destination_is_written_as_a_person_or_a_channel_on_both_platforms():
+    from flows.messages import where
+
+    # A fallback copy names the destination that could not be reached: a Chat person is a person, not a channel.
+    assert [where(d) for d in ("U01", "W02", "users/123", "C03", "G04", "spaces/AAA")] == [
+        "<@U01>", "<@W02>", "<@users/123>", "<#C03>", "<#G04>", "<#spaces/AAA>",
+    ]

@@ -1,120 +1,119 @@
-"""The /visit modal in two steps, the decline form, and reading their answers back."""
+"""The neutral forms of bot/forms.py drawn as Block Kit modals, their answers read back; and the App Home tab."""
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from flows import actions
-from flows.messages import clean
-from flows.request import REASONS, TRAVEL_MODES, VISIT_TYPES
+from bot import forms
 
 A = "v"  # every input's action id; the block id names the field
 
-RISK_CHECKS = {
-    "violence_known": "Known violence or aggression at the address or by a household member",
-    "violent_person_present": "A person known for violence is likely to be present",
-    "family_new": "The family is new to the school or little is known about them",
-    "animals": "Animals at the home",
-    "interpreter": "An interpreter is needed",
-    "special_needs": "Special needs in the family",
-}
-ALLERGIES = {"none": "I have no allergies", "checked": "I have checked with the home", "not_checked": "Not yet checked"}
-# Fields that live inside another block: errors for them are shown on that block.
-FIELD_BLOCK = {**{name: "risks" for name in RISK_CHECKS}, "allergies_checked": "allergies"}
+# Re-exported: the risk checks and allergy answers are defined once, in bot/forms.py.
+RISK_CHECKS = forms.RISK_CHECKS
+ALLERGIES = forms.ALLERGIES
+ELEMENT = {"select": "static_select", "radio": "radio_buttons", "checkboxes": "checkboxes",
+           "date": "datepicker", "time": "timepicker", "users": "multi_users_select"}
+KIND = {**{element: kind for kind, element in ELEMENT.items()}, "plain_text_input": "text"}
+INITIAL = {"date": "initial_date", "time": "initial_time", "users": "initial_users"}
 
 
-def _text(label: str, block: str, *, optional: bool = False, multiline: bool = False, hint: str | None = None, placeholder: str | None = None, initial: str | None = None, max_length: int = 300) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": A, "multiline": multiline, "max_length": max_length}
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _option(option: forms.Option) -> dict[str, Any]:
+    return {"text": _plain(option.label), "value": option.value}
+
+
+def _element(field: forms.Field) -> dict[str, Any]:
+    """The Block Kit element that asks for `field`, showing its current value."""
+    if field.kind in forms.TEXTS:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": A, "multiline": field.kind == "multiline",
+                                   "max_length": field.max_length}
+    else:
+        element = {"type": ELEMENT[field.kind], "action_id": A}
+    if field.options:
+        element["options"] = [_option(o) for o in field.options]
+    placeholder = field.placeholder or ("Choose" if field.kind == "select" else None)
     if placeholder:
-        element["placeholder"] = {"type": "plain_text", "text": placeholder}
-    if initial:
-        element["initial_value"] = initial
-    block: dict[str, Any] = {"type": "input", "block_id": block, "optional": optional, "label": {"type": "plain_text", "text": label}, "element": element}
-    if hint:
-        block["hint"] = {"type": "plain_text", "text": hint}
+        element["placeholder"] = _plain(placeholder)
+    if field.value is not None and field.value != ():
+        if field.kind in forms.TEXTS:
+            element["initial_value"] = field.value
+        elif field.kind == "checkboxes":
+            element["initial_options"] = [_option(o) for o in field.options if o.value in field.value]
+        elif field.kind in forms.CHOICES:
+            element["initial_option"] = next((_option(o) for o in field.options if o.value == field.value), None)
+        else:
+            element[INITIAL[field.kind]] = list(field.value) if isinstance(field.value, tuple) else field.value
+    return {k: v for k, v in element.items() if v is not None}
+
+
+def _input(field: forms.Field) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "input", "block_id": field.name, "optional": not field.required,
+                             "label": _plain(field.label), "element": _element(field)}
+    if field.hint:
+        block["hint"] = _plain(field.hint)
     return block
 
 
-def _options(choices: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"text": {"type": "plain_text", "text": text}, "value": value} for value, text in choices.items()]
-
-
-def _choice(label: str, block: str, choices: dict[str, str], kind: str = "static_select", optional: bool = False) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": kind, "action_id": A, "options": _options(choices)}
-    if kind == "static_select":
-        element["placeholder"] = {"type": "plain_text", "text": "Choose"}
-    return {"type": "input", "block_id": block, "optional": optional, "label": {"type": "plain_text", "text": label}, "element": element}
-
-
-def _modal(callback_id: str, title: str, submit: str, blocks: list[dict[str, Any]], metadata: str = "") -> dict[str, Any]:
+def modal(form: forms.Form) -> dict[str, Any]:
+    """A neutral form as a Block Kit modal: one input block per field, the block id being the field's name."""
+    intro = [{"type": "section", "text": {"type": "mrkdwn", "text": form.intro}}] if form.intro else []
     return {
         "type": "modal",
-        "callback_id": callback_id,
-        "title": {"type": "plain_text", "text": title},
-        "submit": {"type": "plain_text", "text": submit},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": metadata,
-        "blocks": blocks,
+        "callback_id": form.callback_id,
+        "title": _plain(form.title),
+        "submit": _plain(form.submit),
+        "close": _plain("Cancel"),
+        "private_metadata": form.state,
+        "blocks": [*intro, *(_input(field) for field in form.fields)],
+    }
+
+
+def done(done: forms.Done) -> dict[str, Any]:
+    """A confirmation shown in the modal itself (no submit button)."""
+    return {
+        "type": "modal",
+        "title": _plain(done.title),
+        "close": _plain(done.close),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": done.text}}],
     }
 
 
 def details_view(today: date) -> dict[str, Any]:
     """Step 1: the visit."""
-    return _modal(
-        actions.VISIT_FORM,
-        "Home visit: 1 of 2",
-        "Next",
-        [
-            _text("Pupil or family reference", "pupil_ref", hint="Initials or MIS id, not a full name.", max_length=40),
-            _text("Address", "address", multiline=True),
-            _text("Contact phone number", "contact_phone", placeholder="01632 960123", max_length=30),
-            _choice("Reason", "reason", REASONS),
-            _text("If other, what for", "reason_other", optional=True),
-            _choice("Type of visit", "visit_type", VISIT_TYPES, "radio_buttons"),
-            _choice("Planned?", "planned", {"planned": "Planned", "unplanned": "Unplanned (emergency welfare check)"}, "radio_buttons"),
-            {"type": "input", "block_id": "date", "label": {"type": "plain_text", "text": "Date"},
-             "element": {"type": "datepicker", "action_id": A, "initial_date": today.isoformat()}},
-            {"type": "input", "block_id": "start_time", "label": {"type": "plain_text", "text": "Start time"},
-             "element": {"type": "timepicker", "action_id": A}},
-            _text("Expected duration", "duration", initial="45m", hint="Like 45m or 1h30m.", max_length=10),
-            _choice("Travel", "travel_mode", TRAVEL_MODES),
-            _text("Travel details", "travel_details", hint="Car: registration, make and model. Taxi: company. On foot: route."),
-            _choice("Parents informed in advance?", "parents_informed", {"yes": "Yes", "no": "No"}, "radio_buttons"),
-            _text("If not, why not", "parents_not_informed_reason", optional=True),
-            _choice("On the way to or from work?", "commute", {"yes": "This visit is on my way to or from work"}, "checkboxes", optional=True),
-        ],
-    )
+    return modal(forms.visit_details(today))
 
 
 def risk_view(draft_id: int) -> dict[str, Any]:
     """Step 2: the risk assessment and companions; step 1's answers wait in the database as draft `draft_id`."""
-    return _modal(
-        actions.RISK_FORM,
-        "Home visit: 2 of 2",
-        "Send for approval",
-        [
-            _choice("Risk assessment: tick all that apply", "risks", RISK_CHECKS, "checkboxes", optional=True),
-            _text("Other agencies involved (which)", "other_agencies", optional=True),
-            _choice("Your allergies", "allergies", ALLERGIES, "radio_buttons"),
-            _text("Any other concern", "other_concerns", optional=True, multiline=True, max_length=1000),
-            {"type": "input", "block_id": "companions", "optional": True,
-             "label": {"type": "plain_text", "text": "Companion(s)"},
-             "hint": {"type": "plain_text", "text": "The colleague(s) going with you."},
-             "element": {"type": "multi_users_select", "action_id": A, "placeholder": {"type": "plain_text", "text": "Choose colleagues"}}},
-        ],
-        metadata=str(draft_id),  # not the answers: non-Latin text could pass Slack's 3,000-character limit
-    )
+    return modal(forms.visit_risk(draft_id))
 
 
 def decline_view(visit_id: int) -> dict[str, Any]:
     """Asks the approver why they decline."""
-    return _modal(
-        actions.DECLINE_FORM,
-        "Decline visit",
-        "Decline",
-        [_text("Reason (the requester will see it)", "reason", multiline=True, max_length=1000)],
-        metadata=str(visit_id),
-    )
+    return modal(forms.decline(visit_id))
+
+
+def extend_view(visit_id: int) -> dict[str, Any]:
+    """How much longer the visitor needs."""
+    return modal(forms.extend(visit_id))
+
+
+def safe_view(visit_id: int) -> dict[str, Any]:
+    """How the responder knows the visitor is safe."""
+    return modal(forms.confirm_safe(visit_id))
+
+
+def duress_view() -> dict[str, Any]:
+    """Set a personal duress word (only its salted hash is kept)."""
+    return modal(forms.duress_word())
+
+
+def duress_saved_view() -> dict[str, Any]:
+    """Confirmation, shown in the modal rather than left in a DM."""
+    return done(forms.DURESS_SAVED)
 
 
 def _value(action: dict[str, Any]) -> Any:
@@ -126,105 +125,36 @@ def _value(action: dict[str, Any]) -> Any:
     if kind == "timepicker":
         return action.get("selected_time")
     if kind == "checkboxes":
-        return [o["value"] for o in action.get("selected_options") or []]
+        return [o.get("value") for o in action.get("selected_options") or []]
     if kind == "multi_users_select":
         return action.get("selected_users") or []
     return action.get("value")
 
 
-def _clean(answer: Any) -> Any:
-    if isinstance(answer, str):
-        return clean(answer)
-    if isinstance(answer, list):
-        return [_clean(item) for item in answer]
-    return answer
-
-
 def values(view: dict[str, Any]) -> dict[str, Any]:
-    """Every block's answer, by block id (None when left empty); typed text without control characters."""
+    """The neutral answers (bot/forms.py) of a submitted view, by field name (the block id)."""
     state = view.get("state", {}).get("values", {})
-    return {block: _clean(_value(fields.get(A, {}))) for block, fields in state.items()}
+    answers = {}
+    for block, fields in state.items():
+        action = fields.get(A, {})
+        answers[block] = forms.normalize(KIND.get(action.get("type"), "text"), _value(action))
+    return answers
 
 
 def details_answers(view: dict[str, Any]) -> dict[str, Any]:
     """Step 1's answers as flows.request expects them (missing answers left out)."""
-    raw = {k: v for k, v in values(view).items() if v not in (None, "")}
-    if "planned" in raw:
-        raw["planned"] = raw["planned"] == "planned"
-    if "parents_informed" in raw:
-        raw["parents_informed"] = raw["parents_informed"] == "yes"
-    raw["commute"] = "yes" in (raw.get("commute") or [])
-    return raw
+    return forms.details_answers(values(view))
 
 
 def risk_answers(view: dict[str, Any]) -> dict[str, Any]:
     """Step 2's answers as flows.request expects them."""
-    raw = values(view)
-    ticked = set(raw.get("risks") or [])
-    answers: dict[str, Any] = {name: name in ticked for name in RISK_CHECKS}
-    if raw.get("allergies") is None:
-        answers["allergies_checked"] = None  # required: reported beside the field
-    else:
-        answers["allergies_checked"] = raw["allergies"] != "not_checked"
-    answers["other_agencies"] = raw.get("other_agencies") or None
-    answers["other_concerns"] = raw.get("other_concerns") or None
-    answers["companions"] = tuple(raw.get("companions") or ())
-    return answers
+    return forms.risk_answers(values(view))
 
 
 def field_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
     """Field errors keyed by the block that shows them (unknown fields go on the first input)."""
     present = [b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"]
-    out: dict[str, str] = {}
-    for name, message in errors.items():
-        block = FIELD_BLOCK.get(name, name)
-        if block not in present:
-            block = present[0]
-        out[block] = (out[block] + " " + message) if block in out else message
-    return out
-
-
-def extend_view(visit_id: int) -> dict[str, Any]:
-    """How much longer the visitor needs."""
-    return _modal(
-        actions.EXTEND_FORM, "Extend visit", "Extend",
-        [_text("How much longer?", "duration", hint="Like 20m or 1h, or a time like 11:30.", max_length=10)],
-        metadata=str(visit_id),
-    )
-
-
-def safe_view(visit_id: int) -> dict[str, Any]:
-    """How the responder knows the visitor is safe."""
-    return _modal(
-        actions.SAFE_FORM, "Confirm safe", "Confirm safe",
-        [_text("How do you know they are safe?", "note", multiline=True, max_length=500,
-               placeholder="Spoke to Sam on the phone at 11:05, on the way back")],
-        metadata=str(visit_id),
-    )
-
-
-def duress_view() -> dict[str, Any]:
-    """Set a personal duress word (only its salted hash is kept)."""
-    return _modal(
-        actions.DURESS_FORM, "Your duress word", "Save",
-        [
-            {"type": "section", "text": {"type": "mrkdwn", "text": (
-                "If someone is watching your screen, type this word after `/back` or `/checkin` (or as your"
-                " answer to *Still OK?*). You will see the normal reply, and the safeguarding team and the DSL"
-                " are alerted silently. Only a one-way hash of the word is stored.")}},
-            _text("Duress word", "word", max_length=40, placeholder="a word you would never type by accident"),
-        ],
-    )
-
-
-def duress_saved_view() -> dict[str, Any]:
-    """Confirmation, shown in the modal rather than left in a DM."""
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": "Your duress word"},
-        "close": {"type": "plain_text", "text": "Done"},
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Saved. Nothing about it is shown anywhere else."}}],
-    }
+    return forms.place_errors(errors, present)
 
 
 def home_view(board_text: str, checklist: str, help_text: str) -> dict[str, Any]:
