@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # A sibling folder, a design document that is not in the repository, an absolute machine path.
 OUTSIDE = re.compile(r"\.\./shared|\bPRODUCT\.md|\bARCHITECTURE\.md|(?<![\w.])/(?:work|home|Users|root|tmp)/\w")
-SKIPPED = {".git", ".venv", "venv", "__pycache__", ".pytest_cache", "build", "dist"}
+SKIPPED = {".git", ".venv", ".ci-venv", "venv", "__pycache__", ".pytest_cache", "build", "dist"}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
