@@ -23,6 +23,7 @@ from bot.outbox import MAX_BACKOFF, Dispatcher
 from bot.phones import ProfilePhones
 from bot.settings import Settings
 from bot.slack.gate import Gate, Identity
+from bot.slack.conversations import SlackConversations
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from commands.clocksteps import clock_stepped
@@ -104,6 +105,7 @@ class Runtime:
         # Why the last tick's write probe failed (None: the database could be written).
         self.db_unwritable: str | None = None
         self.ctx.direct.post = SlackMessenger(self.client).post
+        self.ctx.open_private_conversation = SlackConversations(self.client)
 
     # The scheduler ---------------------------------------------------------
 

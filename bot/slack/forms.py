@@ -203,6 +203,21 @@ def safe_view(visit_id: int) -> dict[str, Any]:
     )
 
 
+def confidential_view(people: list[tuple[str, str]], visit_id: int | None) -> dict[str, Any]:
+    """Whom to open a confidential conversation with: the people the policy allows, by name."""
+    about = f" about visit #{visit_id}" if visit_id is not None else ""
+    return _modal(
+        actions.CONFIDENTIAL_FORM, "Confidential chat", "Open",
+        [
+            {"type": "section", "text": {"type": "mrkdwn", "text": (
+                f"A private group DM{about} between you, the person you choose and VisitSafe. VisitSafe records"
+                " only that it exists (who, when, which visit), never what is written in it.")}},
+            _choice("With", "with", dict(people)),
+        ],
+        metadata="" if visit_id is None else str(visit_id),
+    )
+
+
 def duress_view() -> dict[str, Any]:
     """Set a personal duress word (only its salted hash is kept)."""
     return _modal(
