@@ -21,7 +21,7 @@ log = logging.getLogger("visitsafe.doctor")
 MANIFEST = Path(__file__).resolve().parent.parent / "app_manifest.yml"
 # The manifest's bot scopes, for an installation that does not ship app_manifest.yml.
 MANIFEST_SCOPES = (
-    "commands", "chat:write", "im:write", "users:read", "im:history", "groups:history",
+    "commands", "chat:write", "im:write", "mpim:write", "users:read", "im:history", "groups:history",
     "channels:history", "groups:read", "channels:read",
 )
 # The token itself is wrong, revoked or of the wrong kind: every call will fail the same way.

@@ -177,6 +177,17 @@ def duress_word() -> Form:
     ))
 
 
+def confidential(people: list[tuple[str, str]], visit_id: int | None = None) -> Form:
+    """Whom to open a confidential conversation with: (id, name) of the people the policy allows."""
+    about = f" about visit #{visit_id}" if visit_id is not None else ""
+    return Form(actions.CONFIDENTIAL_FORM, "Confidential chat", "Open", (
+        _choice("with", "With", "select", dict(people)),
+    ), intro=(
+        f"A private conversation{about} between you, the person you choose and VisitSafe. VisitSafe records"
+        " only that it exists (who, when, which visit), never what is written in it."
+    ), state=_state(visit_id))
+
+
 DURESS_SAVED = Done("Your duress word", "Saved. Nothing about it is shown anywhere else.")
 
 # Every form by the id its submission carries, drawn without state (enough to read a submission's answers).

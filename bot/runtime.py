@@ -26,6 +26,7 @@ from bot.phones import ProfilePhones
 from bot.settings import Settings
 from bot.slack.gate import Gate, Identity
 from bot.slack.lazy import LazyWork
+from bot.slack.conversations import SlackConversations
 from bot.slack.listeners import register
 from bot.slack.messenger import SlackMessenger
 from bot.wakeup import WakeUp
@@ -125,6 +126,7 @@ class Runtime:
         # Why the last tick's write probe failed (None: the database could be written).
         self.db_unwritable: str | None = None
         self.ctx.direct.post = SlackMessenger(self.client).post
+        self.ctx.open_private_conversation = SlackConversations(self.client)
 
     def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
         """Bolt's authorization without a remote call: the one bot token (the gate has checked the workspace)."""

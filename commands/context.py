@@ -19,6 +19,14 @@ class CommandError(Exception):
     """A command that cannot be done; the message tells the user what to do instead."""
 
 
+class CannotOpen(Exception):
+    """The platform did not open a private conversation; the message is its error code (no personal data)."""
+
+
+def _no_private_conversations(users: list[str]) -> str:
+    raise CannotOpen("not_supported")
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the person who acted sees straight away (ephemeral)."""
@@ -41,6 +49,9 @@ class Ctx:
     lookup_phone: Callable[[str], str | None] = field(default=lambda user: None)
     # Alerts sent straight through the Messenger while the database cannot be written.
     direct: DirectSends = field(default_factory=DirectSends)
+    # Opens a private conversation of these people and the bot; returns its id (a remote call:
+    # never inside a transaction). Slack: a group DM; Google Chat: a space of the people and the app.
+    open_private_conversation: Callable[[list[str]], str] = field(default=_no_private_conversations)
 
     def now(self) -> datetime:
         """The injected current time."""

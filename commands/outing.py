@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from commands import safety
+from commands import confidential, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
@@ -153,6 +153,7 @@ def start(ctx: Ctx, user: str, visit_id: int, text: str) -> Reply:
         f" ({format_duration(expected - now)}). Use `/back` when you return, or `/back home` if you go"
         " straight home. Running late? `/extend 20m`.",
         notes=("Before you knock:\n" + notices.safety_checklist(ctx.policy),),
+        buttons=confidential.button(ctx, user, visit.id),  # type: ignore[arg-type]
     )
 
 

@@ -198,7 +198,9 @@ def purge_expired(ctx: Ctx) -> int:
             tx.audit("visitsafe", "purged", now, visit.id)
         # An SOS raised with no visit out is tied to no visit: its note and mobile go on the same clock.
         messages = tx.purge_unlinked_messages(now - ctx.policy.retention)
-    return len(due) + messages
+        # That a confidential conversation existed goes with its visit, or after the retention period.
+        conversations = tx.purge_confidential(now - ctx.policy.retention)
+    return len(due) + messages + conversations
 
 
 def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:

@@ -23,3 +23,7 @@ ALERT_NO_ANSWER = "alert_no_answer"
 EXTEND_FORM = "visit_extend"
 SAFE_FORM = "alert_safe_note"
 DURESS_FORM = "duress_word"
+
+# The confidential conversation (issue 13 item 4).
+CONFIDENTIAL = "confidential_open"
+CONFIDENTIAL_FORM = "confidential_pick"

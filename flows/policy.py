@@ -74,6 +74,8 @@ Clock = Annotated[time, BeforeValidator(_clock)]
 PLACEHOLDER = "_CHANGE_ME"
 HOW_TO_COPY_CHANNEL = "in Slack, open the channel, click its name at the top and copy the Channel ID at the foot of the About tab (it starts with C)"
 HOW_TO_COPY_PERSON = "in Slack, open the person's profile, click \u22ee (More) and choose Copy member ID (it starts with U)"
+HOW_TO_COPY_SPACE = "in Google Chat, open the space; its id is the part of the address after /room/, written spaces/<that id>"
+CHAT_SPACE = re.compile(r"spaces/[A-Za-z0-9_-]{3,}")
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
@@ -100,6 +102,12 @@ def _person_id(value: str, info: ValidationInfo) -> str:
     if GROUP_ID.fullmatch(value):
         raise ValueError(f"{value!r} is a Slack user group; VisitSafe needs each person's own id, like U0123ABCD: {HOW_TO_COPY_PERSON}")
     raise ValueError(f"{value!r} is not a Slack user id, which looks like U0123ABCD: {HOW_TO_COPY_PERSON}")
+
+
+def _chat_space(value: str, info: ValidationInfo) -> str:
+    if _placeholder(value, info, HOW_TO_COPY_SPACE) or CHAT_SPACE.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not a Google Chat space, which looks like spaces/AAAAbCdEfGh: {HOW_TO_COPY_SPACE}")
 
 
 ChannelId = Annotated[str, AfterValidator(_channel_id)]
@@ -242,6 +250,9 @@ class Policy(_Strict):
     # Who sees the office board lines (out, back, extended, safe); Hampton: "the office and the HoS".
     board: list[str] = Field(default_factory=lambda: ["office"], min_length=1)
     staff: dict[PersonId, StaffMember] = Field(default_factory=dict)
+    # Google Chat only: where /confidential conversations go when the administrator has not approved
+    # app-created spaces (Hampton: "A Google chat is set up with a member of the ELT").
+    confidential_fallback_space: Annotated[str, AfterValidator(_chat_space)] | None = None
 
     @field_validator("safety_checklist", mode="before")
     @classmethod

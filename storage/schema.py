@@ -225,3 +225,22 @@ def _hot_indexes(db: Database) -> None:
         CREATE INDEX IF NOT EXISTS approvals_approver ON approvals(approver, visit_id);
         """
     )
+
+
+@migrations(name="0014_confidential")
+def _confidential(db: Database) -> None:
+    db.executescript(
+        """
+        -- That a confidential conversation exists (issue 13 item 4): ids and a time only, never its contents.
+        CREATE TABLE confidential_conversations (
+            id INTEGER PRIMARY KEY,
+            opened_at REAL NOT NULL,
+            opened_by TEXT NOT NULL,           -- user id of who opened it
+            with_user TEXT NOT NULL,           -- user id of the other person in it
+            visit_id INTEGER,                  -- the visit it is about, if any
+            conversation TEXT NOT NULL         -- the platform's id for it (a Slack group DM, a Chat space)
+        );
+        CREATE INDEX confidential_visit ON confidential_conversations(visit_id);
+        CREATE INDEX confidential_opened ON confidential_conversations(opened_at);
+        """
+    )

@@ -859,3 +859,31 @@ class Tx:
             "INSERT OR IGNORE INTO seen_signatures (signature, seen_at) VALUES (?, ?)", [signature, now_s]
         )
         return cur.rowcount == 1
+
+    # Confidential conversations -----------------------------------------------
+
+    def add_confidential(self, opened_by: str, with_user: str, conversation: str, now: datetime, visit_id: int | None = None) -> int:
+        """Record that a confidential conversation exists (ids and a time, never its contents); its id."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO confidential_conversations (opened_at, opened_by, with_user, visit_id, conversation) VALUES (?, ?, ?, ?, ?)",
+            [ts(now), opened_by, with_user, visit_id, conversation],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def confidential_conversations(self) -> list[dict[str, Any]]:
+        """Every recorded confidential conversation, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT id, opened_at, opened_by, with_user, visit_id, conversation FROM confidential_conversations ORDER BY id"
+        ).fetchall()
+        return [
+            {"id": i, "opened_at": dt(at), "opened_by": by, "with_user": other, "visit_id": visit_id, "conversation": conversation}
+            for i, at, by, other, visit_id, conversation in rows
+        ]
+
+    def purge_confidential(self, opened_before: datetime) -> int:
+        """Records go with their visit when it is purged; a record tied to no visit after the retention period."""
+        return self.db.conn.execute(
+            "DELETE FROM confidential_conversations WHERE (visit_id IS NULL AND opened_at < ?)"
+            " OR EXISTS (SELECT 1 FROM visits WHERE visits.id = confidential_conversations.visit_id AND visits.purged_at IS NOT NULL)",
+            [ts(opened_before)],
+        ).rowcount

@@ -19,12 +19,14 @@ from flows.policy import Policy, parse_policy
 # People of the test school.
 REQUESTER, COMPANION, DSL, HEAD, OFFICE, SENIOR, DEPUTY = "U10", "U11", "U01", "U02", "U03", "U04", "U09"
 OFFICE_CHANNEL, SAFEGUARDING_CHANNEL = "C0OFFICE", "C0SAFE"
+# In no approval rule, ladder tier or board: they are here for /confidential.
+ELT, FAMILY_SUPPORT = "U05", "U06"
 
 POLICY = {
     "school": "Example Primary",
     "timezone": "Europe/London",
     "channels": {"office": OFFICE_CHANNEL, "safeguarding": SAFEGUARDING_CHANNEL},
-    "roles": {"dsl": [DSL, DEPUTY], "head": [HEAD], "senior_leader": [SENIOR], "office": [OFFICE], "elt": [], "family_support": []},
+    "roles": {"dsl": [DSL, DEPUTY], "head": [HEAD], "senior_leader": [SENIOR], "office": [OFFICE], "elt": [ELT], "family_support": [FAMILY_SUPPORT]},
     "approvals": {"all_of": ["dsl", "head"]},
     "pairs_required": True,
     "visiting_hours": {"start": "08:00", "end": "17:30"},
@@ -49,6 +51,8 @@ USERS = {
     DEPUTY: {"name": "Dee Deputy"},
     SENIOR: {"name": "Sue Senior"},
     OFFICE: {"name": "Alex Office"},
+    ELT: {"name": "Lee Leader", "phone": "07700 900005"},
+    FAMILY_SUPPORT: {"name": "Fran Support", "phone": "07700 900006"},
 }
 
 # Monday 23 November 2026, 09:00 in London (GMT).

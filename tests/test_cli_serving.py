@@ -16,7 +16,7 @@ from bot.simslack import SimSlack
 from bot.simslack.driver import Driver
 from flows.policy import parse_policy
 from storage.store import Store
-from tests.conftest import COMPANION, DEPUTY, DSL, HEAD, OFFICE, POLICY, REQUESTER, SENIOR
+from tests.conftest import COMPANION, DEPUTY, DSL, ELT, FAMILY_SUPPORT, HEAD, OFFICE, POLICY, REQUESTER, SENIOR
 from tests.processes import ROOT, alerts_for, free_port, seed_out, wait_for
 from tests.test_cli import visitsafe
 
@@ -37,7 +37,7 @@ def test_serve_on_port_from_the_environment_on_loopback_with_a_quiet_log(tmp_pat
     visit = seed_out(store, policy, datetime.now(timezone.utc) - timedelta(seconds=5))
     port = free_port()
     log = tmp_path / "stderr.log"
-    people = {user: {"name": f"Person {user}", "phone": "07700 900123"} for user in (REQUESTER, COMPANION, DSL, HEAD, OFFICE, SENIOR, DEPUTY)}
+    people = {user: {"name": f"Person {user}", "phone": "07700 900123"} for user in (REQUESTER, COMPANION, DSL, HEAD, OFFICE, SENIOR, DEPUTY, ELT, FAMILY_SUPPORT)}
     with SimSlack(users=people) as sim, log.open("w") as stderr:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "VISITSAFE_", "PORT"))},

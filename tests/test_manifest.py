@@ -34,6 +34,7 @@ SCOPE_USES = {
     "commands": 'app.command("/',
     "chat:write": "client.chat_postMessage",
     "im:write": "client.conversations_open",
+    "mpim:write": 'client.conversations_open(users=",".join(',
     "users:read": "client.users_info(",
     "im:history": 'app.event("message")',
     "groups:history": "client.conversations_history",

@@ -218,6 +218,18 @@ def test_conversations_open(client):
     assert resp["channel"]["id"] == "DU05"
 
 
+def test_conversations_open_with_several_users_is_a_group_dm_with_the_bot(client, sim):
+    first = client.conversations_open(users="U05,U06")["channel"]
+    assert first["is_mpim"] and first["id"].startswith("G")
+    assert sim.members(first["id"]) == sorted(["U05", "U06", sim.bot_user_id])
+    again = client.conversations_open(users="U06,U05")
+    assert again["channel"]["id"] == first["id"] and again["already_open"]  # the same people: the same group DM
+    with pytest.raises(SlackApiError) as exc:
+        client.conversations_open(users="U05,U99")
+    assert exc.value.response["error"] == "user_not_found"
+    assert sim.members("GNONE") == []
+
+
 def test_users_info(client, sim):
     user = client.users_info(user="U05")["user"]
     assert user["id"] == "U05"

@@ -546,6 +546,8 @@ class SimSlack:
         self._triggers: dict[str, str] = {}
         self._fail_rules: list[_FailRule] = []
         self._down = False
+        self._members: dict[str, list[str]] = {}  # group DMs opened: channel id -> members
+        self._opened: set[str] = set()
 
     def _handle(self, method: str, params: dict, token: str | None) -> _Reply:
         """Answer one call (late, if delay_replies() says so)."""
@@ -848,9 +850,27 @@ class SimSlack:
         if len(ids) == 1:
             channel = {"id": _dm_channel(ids[0]), "is_im": True, "user": ids[0]}
         else:
-            channel = {"id": "G" + "".join(sorted(ids)), "is_mpim": True}
-        already = channel["id"] in self._channels
+            channel = self._open_mpim(ids)
+        already = channel["id"] in self._channels or channel["id"] in self._opened
+        self._opened.add(channel["id"])
         return {"no_op": already, "already_open": already, "channel": channel}
+
+    def _open_mpim(self, ids: list[str]) -> dict:
+        """A group DM of these people and the bot (the caller), the same one for the same people, as on Slack."""
+        if len(set(ids)) > 8:
+            raise _ApiError("too_many_users")
+        unknown = [u for u in ids if u not in self._users]
+        if unknown:
+            raise _ApiError("user_not_found")
+        members = sorted({*ids, self.bot_user_id})
+        channel_id = "G" + hashlib.sha1(",".join(members).encode()).hexdigest()[:10].upper()
+        self._members[channel_id] = members
+        return {"id": channel_id, "is_mpim": True, "is_private": True}
+
+    def members(self, channel: str) -> list[str]:
+        """Who is in a group DM opened through conversations.open (the bot included), sorted; [] if none."""
+        with self._lock:
+            return list(self._members.get(channel, []))
 
     def _conversations_history(self, params: dict) -> dict:
         """conversations.history: newest first, after `oldest`, paged by cursor; metadata only when asked for."""

@@ -157,6 +157,11 @@ def field_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]
     return forms.place_errors(errors, present)
 
 
+def confidential_view(people: list[tuple[str, str]], visit_id: int | None) -> dict[str, Any]:
+    """Whom to open a confidential conversation with: the people the policy allows, by name."""
+    return modal(forms.confidential(people, visit_id))
+
+
 def home_view(board_text: str, checklist: str, help_text: str) -> dict[str, Any]:
     """The App Home tab: today's board (as /visits shows it to this person), the checklist, the commands."""
     from bot.slack.render import sections

@@ -10,8 +10,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
-from bot.slack import buttons, forms, render
-from commands import board, decide, outing, request, safety
+from bot.slack import buttons, conversations, forms, render
+from commands import board, confidential, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.messages import clean
@@ -356,3 +356,62 @@ def register(app: App, ctx: Ctx) -> None:
     slash("/next", lambda user, text: outing.next_visit(ctx, user))
     slash("/back", lambda user, text: outing.back(ctx, user, text))
     slash("/visits", lambda user, text: board.today(ctx, user))
+
+    register_confidential(app, ctx)
+
+
+def register_confidential(app: App, ctx: Ctx) -> None:
+    """/confidential, its button on a visit and its form: a private conversation with the ELT."""
+
+    def dm(client: WebClient, user: str) -> Callable[[Reply], None]:
+        return lambda reply: client.chat_postMessage(channel=user, text=render.fallback_text(reply.text))
+
+    def start(client: WebClient, body: dict[str, Any], user: str, opening: confidential.Opening, tell: Callable[[Reply], None]) -> None:
+        # With one person to choose there is nothing to ask: open it at once.
+        if len(opening.choices) == 1:
+            tell(_answer(lambda: confidential.open_with(ctx, user, opening.choices[0], opening.visit_id), "confidential"))
+            return
+        view = forms.confidential_view(conversations.names(client, ctx.policy, opening.choices), opening.visit_id)
+        _open_form(client, body, view, lambda text: tell(Reply(text)))
+
+    @app.command("/confidential")
+    def confidential_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        user = body["user_id"]
+        # Checked against the database first: a refusal is the command's answer, and nothing is opened.
+        openings: list[confidential.Opening] = []
+        refusal = _answer(lambda: openings.append(confidential.begin(ctx, user, clean(body.get("text") or ""))) or Reply(""), "confidential")
+        if not openings:
+            ack(**reply_payload(refusal))
+            return
+        ack()  # before any call to Slack
+        start(client, body, user, openings[0], dm(client, user))
+
+    @app.action(actions.CONFIDENTIAL)
+    def confidential_click(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        visit_id = _parsed(buttons.visit, action)
+        try:
+            if visit_id is None:
+                raise CommandError(buttons.NOT_MINE)
+            opening = confidential.opening(ctx, user, visit_id)
+        except CommandError as exc:
+            _tell(client, body, Reply(f":warning: {exc}"))
+            return
+        start(client, body, user, opening, lambda reply: _tell(client, body, reply))
+
+    @app.view(actions.CONFIDENTIAL_FORM)
+    def confidential_pick(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user = body["user"]["id"]
+        metadata = view.get("private_metadata") or ""
+        visit_id = _parsed(buttons.visit, {"value": metadata}) if metadata else None
+        other = forms.values(view).get("with") or ""
+        try:
+            if metadata and visit_id is None:
+                raise CommandError("This form has expired: run `/confidential` again.")
+            confidential.check_pick(ctx, user, other, visit_id)
+        except CommandError as exc:
+            ack(response_action="errors", errors={"with": str(exc)})
+            return
+        ack()  # the form closes; the conversation is opened after, outside Slack's 3 seconds
+        dm(client, user)(_answer(lambda: confidential.open_with(ctx, user, other, visit_id), "confidential"))
