@@ -1,0 +1,1 @@
+"""The Google Chat adapter: request verification, rendering, the Messenger port."""
