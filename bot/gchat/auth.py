@@ -9,11 +9,11 @@ import google.auth.exceptions
 import google.auth.transport.requests
 from google.oauth2 import id_token
 
+from bot.settings import GOOGLE_CHAT_CERTS as CHAT_CERTS_URL, GOOGLE_OAUTH2_CERTS as GOOGLE_CERTS_URL
+
 CHAT_ISSUER = "chat@system.gserviceaccount.com"
 # Project-number audience: a JWT signed by Chat's own service account, checked against its x509 certificates.
-CHAT_CERTS_URL = "https://www.googleapis.com/service_accounts/v1/metadata/x509/" + CHAT_ISSUER
 # Endpoint-URL audience: a Google-signed OIDC ID token for Chat's service account, checked against Google's certificates.
-GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 # Certificates rotate daily and are published well ahead: an hour's cache is safe and spares a fetch per request.
 CERTS_TTL = 3600.0
