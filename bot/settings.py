@@ -9,6 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SLACK_API = "https://slack.com/api/"
 # Slack's token prefixes, joined here so that no literal in the repository looks like a token to a secret scanner.
 BOT_PREFIX, APP_PREFIX = "xo" "xb-", "xa" "pp-"
+GOOGLE_CHAT_API = "https://chat.googleapis.com/"
+# Where Google publishes the keys that sign Chat's bearer tokens, per audience type (see bot/gchat/auth.py).
+GOOGLE_CHAT_CERTS = "https://www.googleapis.com/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com"
+GOOGLE_OAUTH2_CERTS = "https://www.googleapis.com/oauth2/v1/certs"
 
 # Where each Slack secret is found, for the message `visitsafe run` prints when one is missing.
 WHERE_TO_FIND = {
@@ -30,6 +34,13 @@ class Settings(BaseSettings):
     # The workspace and app requests must come from; when unset, learned at start-up from auth.test and bots.info.
     slack_team_id: str | None = None
     slack_app_id: str | None = None
+    # Google Chat: the Cloud project number, or the endpoint URL when the app's audience is set to it.
+    google_chat_audience: str | None = None
+    # Unset: Chat's x509 certificates for a project number, Google's OAuth2 certificates for an endpoint URL.
+    google_chat_certs_url: str | None = None
+    google_chat_api_url: str = GOOGLE_CHAT_API
+    # A service-account key file; google-auth takes the access token from the key's own token_uri.
+    google_application_credentials: Path | None = None
     visitsafe_config: Path = Path("visitsafe.yml")
     visitsafe_db: Path = Path("visitsafe.db")
     port: int = Field(default=3000, ge=1, le=65535)
@@ -43,3 +54,22 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         """The Slack Web API base URL, always ending in a slash."""
         return self.slack_api_url if self.slack_api_url.endswith("/") else self.slack_api_url + "/"
+
+    def missing_for_chat(self) -> list[str]:
+        """The Google Chat variables still needed to serve /gchat/events and send messages."""
+        needed = ["GOOGLE_CHAT_AUDIENCE", "GOOGLE_APPLICATION_CREDENTIALS"]
+        return [name for name in needed if not getattr(self, name.lower())]
+
+    @property
+    def chat_certs_url(self) -> str:
+        """GOOGLE_CHAT_CERTS_URL, or the certificates Google signs this audience type's tokens with."""
+        if self.google_chat_certs_url:
+            return self.google_chat_certs_url
+        audience = self.google_chat_audience or ""
+        return GOOGLE_OAUTH2_CERTS if audience.startswith(("https://", "http://")) else GOOGLE_CHAT_CERTS
+
+    @property
+    def chat_api_url(self) -> str:
+        """The Chat API endpoint, always ending in a slash."""
+        url = self.google_chat_api_url
+        return url if url.endswith("/") else url + "/"

@@ -1,0 +1,27 @@
+"""Emoji codes used in the neutral markup (`:warning:`), as the Unicode a plain-text platform shows."""
+from __future__ import annotations
+
+import re
+
+EMOJI = {
+    "alarm_clock": "\u23f0",
+    "arrow_right": "\u27a1\ufe0f",
+    "arrows_counterclockwise": "\U0001f504",
+    "clock3": "\U0001f552",
+    "eyes": "\U0001f440",
+    "hourglass": "\u231b",
+    "hourglass_flowing_sand": "\u23f3",
+    "rotating_light": "\U0001f6a8",
+    "sos": "\U0001f198",
+    "walking": "\U0001f6b6",
+    "warning": "\u26a0\ufe0f",
+    "white_check_mark": "\u2705",
+    "white_circle": "\u26aa",
+    "x": "\u274c",
+}
+_CODE = re.compile(r":([a-z0-9_+-]+):")
+
+
+def emojize(text: str) -> str:
+    """Known `:code:`s replaced by their character; anything else (e.g. a time like 14:30:) left as typed."""
+    return _CODE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
