@@ -37,7 +37,10 @@ def _policy(path: Path, example: bool = False) -> Policy:
 
 def missing_tokens_message(missing: list[str], socket_mode: bool) -> str:
     """Which Slack variables are missing, where to find each, and what to try meanwhile: Socket Mode first (the manifest's way)."""
-    lines = [f"visitsafe: cannot connect to Slack: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set."]
+    if socket_mode or missing != ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]:
+        lines = [f"visitsafe: cannot connect to Slack: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set."]
+    else:  # nothing set at all: name both routes' variables, Socket Mode's first
+        lines = ["visitsafe: cannot connect to Slack: SLACK_BOT_TOKEN is not set, nor SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)."]
     lines.append("Create the Slack app from app_manifest.yml (api.slack.com/apps > Create New App > From an app manifest) and install it.")
     if socket_mode:
         lines.append("Then set:")

@@ -41,7 +41,7 @@ def test_check_config_on_a_broken_file_names_the_key(tmp_path):
 def test_run_without_tokens_names_what_is_missing_and_points_to_the_demo(tmp_path):
     result = visitsafe("run", cwd=tmp_path)
     assert result.returncode == 2
-    assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET are not set" in result.stderr
+    assert "SLACK_BOT_TOKEN is not set, nor SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP)" in result.stderr
     assert "app_manifest.yml" in result.stderr and "Signing Secret" in result.stderr
     # Socket Mode first, as the manifest sets it up: where the App-Level Token is, and its scope.
     assert result.stderr.index("Socket Mode") < result.stderr.index("Signing Secret")
