@@ -14,6 +14,8 @@ from storage.store import BoardRow
 
 # St Patrick's: "do not discuss individual home visits with staff who are not involved".
 SEES_ALL = {Role.office, Role.dsl, Role.head}
+# Visits listed by name besides those out now: more would not fit a chat message (Slack shows ~45 sections).
+BOARD_OTHERS = 200
 
 
 def today(ctx: Ctx, user: str) -> Reply:
@@ -24,7 +26,11 @@ def today(ctx: Ctx, user: str) -> Reply:
     tx = ctx.store.read()
     everyone = bool(ctx.policy.roles.of(user) & SEES_ALL)
     # Only the columns the board prints, and only the visits this person may see.
-    rows = tx.board_rows(start, start + timedelta(days=1), member=None if everyone else user)
+    if everyone:
+        # Every live visit, always; of the rest, as many as a chat message can usefully show, and counts.
+        rows, unlisted = tx.board_rows_capped(start, start + timedelta(days=1), BOARD_OTHERS)
+    else:
+        rows, unlisted = tx.board_rows(start, start + timedelta(days=1), member=user), {}
     # Their own visits in full: nothing the visiting team sees may reveal an alarm they signed back in under.
     own = {r.id: tx.visit(r.id) for r in rows if user in r.team}
     visits = [BoardRow.of(watch.as_the_team_sees(own[r.id])) if r.id in own else r for r in rows]  # type: ignore[arg-type]
@@ -53,4 +59,7 @@ def today(ctx: Ctx, user: str) -> Reply:
             lines.append(f":white_circle: #{v.id} {who}: {state_words(v.state.value)}, planned {clock(v.start_at, ctx.policy)}")
         if user in v.team:
             lines[-1] += f" ({esc(own[v.id].details.pupil_ref)})"  # type: ignore[union-attr]
+    if unlisted:
+        counts = ", ".join(f"{n:,} {state_words(state)}" for state, n in sorted(unlisted.items()))
+        lines.append(f"…and {sum(unlisted.values()):,} more today, not listed ({counts}). Every visit out now is listed above.")
     return Reply("\n".join([*lines, *pending]))

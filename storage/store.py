@@ -250,10 +250,8 @@ class Awaiting(NamedTuple):
 
 
 # Today's board: planned in the day or live now; the OR is answered from visits_start and visits_state_start.
-BOARD_SQL = (
-    "SELECT id, requester, companions, state, start_at, expected_return, returned_at, returned_home FROM visits"
-    " WHERE ((start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency'))"
-)
+BOARD_COLUMNS = "SELECT id, requester, companions, state, start_at, expected_return, returned_at, returned_home FROM visits"
+BOARD_SQL = BOARD_COLUMNS + " WHERE ((start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency'))"
 
 
 @lru_cache(maxsize=64)
@@ -365,11 +363,33 @@ class Tx:
         if member is not None:
             # LIKE narrows in SQL (its `_` matches any character); team membership is checked exactly below.
             sql, params = sql + " AND (requester = ? OR companions LIKE ?)", [*params, member, f'%"{member}"%']
-        rows = [
-            BoardRow(i, req, tuple(json.loads(comp)), State(state), dt(start_s), dt(back), dt(returned), bool(home))  # type: ignore[arg-type]
-            for i, req, comp, state, start_s, back, returned, home in self.db.conn.execute(sql + " ORDER BY start_at, id", params)
-        ]
+        rows = self._board_rows(sql + " ORDER BY start_at, id", params)
         return rows if member is None else [r for r in rows if member in r.team]
+
+    def _board_rows(self, sql: str, params: list[Any]) -> list[BoardRow]:
+        return [
+            BoardRow(i, req, tuple(json.loads(comp)), State(state), dt(start_s), dt(back), dt(returned), bool(home))  # type: ignore[arg-type]
+            for i, req, comp, state, start_s, back, returned, home in self.db.conn.execute(sql, params)
+        ]
+
+    def board_rows_capped(self, start: datetime, end: datetime, others: int) -> tuple[list[BoardRow], dict[str, int]]:
+        """Every live visit, and the first `others` other visits planned in the range (in start order); with the
+        number of those not listed, by state. A whole day of a trust is more than a chat message can show."""
+        live = self._board_rows(BOARD_COLUMNS + " WHERE state IN ('out', 'overdue', 'emergency') ORDER BY start_at, id", [])
+        listed = self._board_rows(
+            BOARD_COLUMNS + " WHERE start_at >= ? AND start_at < ? AND state NOT IN ('out', 'overdue', 'emergency')"
+            " ORDER BY start_at, id LIMIT ?", [ts(start), ts(end), others],
+        )
+        rest: dict[str, int] = {}
+        if len(listed) == others:
+            for state, count in self.db.conn.execute(
+                "SELECT state, COUNT(*) FROM visits WHERE start_at >= ? AND start_at < ?"
+                " AND state NOT IN ('out', 'overdue', 'emergency') GROUP BY state", [ts(start), ts(end)],
+            ):
+                rest[state] = count
+            for row in listed:
+                rest[row.state.value] -= 1
+        return live + listed, {state: n for state, n in rest.items() if n}
 
     def awaiting_decision_of(self, user: str) -> list[Awaiting]:
         """Requested visits `user` has not decided on, with their open slots (in start order); the approvals

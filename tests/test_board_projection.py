@@ -134,3 +134,11 @@ BOARDS[DEPUTY] = BOARDS[DSL]
 @pytest.mark.parametrize("user", list(BOARDS))
 def test_board_says_what_the_whole_visit_board_said(tmp_path, policy, user):
     assert board.today(_school(tmp_path, policy), user).text == BOARDS[user]
+
+
+def test_a_day_too_big_for_one_message_lists_every_visit_out_and_counts_the_rest(tmp_path, policy, monkeypatch):
+    monkeypatch.setattr(board, "BOARD_OTHERS", 3)
+    lines = board.today(_school(tmp_path, policy), OFFICE).text.split("\n")
+    assert lines[:8] == EVERYONE.split("\n")[:8]  # the title, all four visits out, then the first three others by start time
+    assert lines[8:] == ["…and 7 more today, not listed (2 approved, 1 cancelled, 1 declined, 3 waiting for approval)."
+                         " Every visit out now is listed above."]
