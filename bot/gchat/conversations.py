@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import google.auth.exceptions
 import httplib2
+from google.oauth2 import service_account
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
@@ -32,6 +33,11 @@ class ChatConversations:
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.fallback_space = fallback_space
         self._local = threading.local()
+
+    @classmethod
+    def from_service_account_file(cls, path: str, api_url: str, fallback_space: str | None) -> ChatConversations:
+        """Authenticated as the app by a service-account key file (GOOGLE_APPLICATION_CREDENTIALS), with the app-space scopes."""
+        return cls(lambda: service_account.Credentials.from_service_account_file(path, scopes=list(APP_SPACE_SCOPES)), api_url, fallback_space)
 
     def __call__(self, members: list[str]) -> str:
         """The space's name (`spaces/…`); the fallback space if Chat would not create one; else CannotOpen."""
