@@ -66,6 +66,8 @@ def _alive(pid: int) -> bool:
 class NoProfilePhones:
     """Phones on a platform without profile phone numbers (Google Chat): none, so the policy's staff directory decides."""
 
+    TIMEOUT_S = 0.0
+
     def __call__(self, user: str) -> str | None:
         return None
 
