@@ -44,7 +44,7 @@ from datetime import datetime, timezone  # noqa: E402
 
 from flows import actions  # noqa: E402
 from tests.chatspace import (  # noqa: E402
-    COMPANION, DSL, ELT, ELT_SPACE, FAMILY_SUPPORT, HEAD, OFFICE_SPACE, REQUESTER, SAFEGUARDING_SPACE, ChatWorkspace, chat_policy,
+    COMPANION, DEPUTY, DSL, ELT, ELT_SPACE, FAMILY_SUPPORT, HEAD, OFFICE_SPACE, REQUESTER, SAFEGUARDING_SPACE, ChatWorkspace, chat_policy,
 )
 from tests.conftest import MONDAY_9AM, risk_form, visit_form  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
@@ -137,10 +137,10 @@ def test_a_refused_dialog_is_drawn_again_with_its_error_and_every_answer_kept(ch
     assert ws.runtime.store.read().visits_where("1=1", []) == []  # nothing saved
 
 
-def overdue(ws):
+def overdue(ws, approvers=(DSL, HEAD)):
     """Approved, out at 10:00 for 45m, check-in answered: at 11:00 the office is alerted."""
     request_visit(ws)
-    for approver in (DSL, HEAD):
+    for approver in approvers:
         ws.driver.click_button(approver, approval_dm(ws, approver), "Approve")
     ws.clock.set(ws.clock().replace(hour=10))
     ws.driver.command(REQUESTER, "/out", "45m")
@@ -268,3 +268,17 @@ def test_confidential_without_a_fallback_says_nothing_was_opened(chat):
 def test_confidential_is_refused_to_anyone_else(chat):
     assert "Only family support workers" in chat.driver.command(REQUESTER, "/confidential").text
     assert chat.sim.calls_to("spaces.create") == []
+
+
+def test_a_person_without_a_dm_with_the_app_is_an_alert_that_falls_back_like_slack(chat):
+    ws = chat
+    ws.sim.no_dm_for(DSL)  # Jo has not added the app in Chat: findDirectMessage answers 404
+    overdue(ws, approvers=(DEPUTY, HEAD))
+    ws.clock.set(ws.clock().replace(hour=11, minute=15))
+    ws.runtime.tick()  # the safeguarding tier: the space and the DSLs
+    ws.clock.set(ws.clock().replace(hour=11, minute=16))  # the policy's delivery_fallback_after (60 s) later
+    ws.runtime.tick()
+    assert ws.dms(DSL) == []
+    [copy] = [m.plain() for m in ws.channel(SAFEGUARDING_SPACE) if "could not be delivered" in m.plain()]
+    assert "@Jo Reid" in copy and "07700 900010" in copy
+    assert any("NOT RETURNED" in m.plain() or "OVERDUE" in m.plain() for m in ws.dms(DEPUTY))
