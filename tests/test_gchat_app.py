@@ -160,6 +160,7 @@ def test_the_ladder_on_chat_with_its_buttons_and_reached_safe_dialog(chat):
     [alert] = [m for m in ws.channel(OFFICE_SPACE) if "OVERDUE" in m.plain()]
     seen = alert.plain()
     assert "07700 900010" in seen and "07700 900011" in seen  # mobiles from the policy's staff directory
+    assert "@Sam Visitor's mobile: 07700 900010" in seen and "users/" not in seen  # people by name, in the card too
     assert "[I'm handling this] [Reached, safe] [No answer]" in seen
     assert "12 Example Road" not in seen
     handling = ws.driver.click_button(HEAD, alert, "I'm handling this")
