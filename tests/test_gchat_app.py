@@ -283,3 +283,55 @@ def test_a_person_without_a_dm_with_the_app_is_an_alert_that_falls_back_like_sla
     [copy] = [m.plain() for m in ws.channel(SAFEGUARDING_SPACE) if "could not be delivered" in m.plain()]
     assert "@Jo Reid" in copy and "07700 900010" in copy
     assert any("NOT RETURNED" in m.plain() or "OVERDUE" in m.plain() for m in ws.dms(DEPUTY))
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_run_and_serve_on_chat_name_the_missing_chat_variables(tmp_path, command):
+    import yaml
+
+    from tests.chatspace import chat_policy_data
+    from tests.test_cli import visitsafe
+
+    policy = tmp_path / "visitsafe.yml"
+    policy.write_text(yaml.safe_dump(chat_policy_data()))
+    env = {"VISITSAFE_CONFIG": str(policy), "VISITSAFE_DB": str(tmp_path / "v.db"), "GOOGLE_CHAT_AUDIENCE": "",
+           "GOOGLE_APPLICATION_CREDENTIALS": ""}
+    result = visitsafe(command, env=env)
+    assert result.returncode == 2
+    assert "GOOGLE_CHAT_AUDIENCE, GOOGLE_APPLICATION_CREDENTIALS are not set" in result.stderr
+    assert "SLACK_" not in result.stderr
+    result = visitsafe(command, env={**env, "GOOGLE_CHAT_AUDIENCE": "123456789012"})
+    assert result.returncode == 2 and "GOOGLE_APPLICATION_CREDENTIALS is not set" in result.stderr
+    result = visitsafe(command, env={**env, "GOOGLE_CHAT_AUDIENCE": "123456789012", "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "nokey.json")})
+    assert result.returncode == 2 and "nokey.json', which is not a file" in result.stderr
+
+
+def test_on_chat_the_routes_are_gchat_events_and_healthz_and_a_huge_body_is_refused(chat):
+    import json as json_lib
+    import urllib.error
+    import urllib.request
+
+    base = chat.url.rsplit("/", 2)[0]
+    try:
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+            health = answer.read()
+    except urllib.error.HTTPError as degraded:  # no sweep has run yet
+        health = degraded.read()
+    assert json_lib.loads(health)["platform"] == "google_chat" and "slack" not in json_lib.loads(health)
+    with pytest.raises(urllib.error.HTTPError) as slack:
+        urllib.request.urlopen(urllib.request.Request(base + "/slack/events", data=b"{}", method="POST"), timeout=10)
+    assert slack.value.code == 404
+    huge = urllib.request.Request(chat.url, data=b"x" * (1024 * 1024 + 1), method="POST",
+                                  headers={"Authorization": f"Bearer {chat.sim.mint_token(chat.audience)}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(huge, timeout=10)
+    assert refused.value.code == 413
+
+
+def test_the_chat_path_imports_nothing_from_slack():
+    import subprocess
+    import sys
+
+    code = ("import sys, bot.gchat.app, bot.gchat.conversations, bot.gchat.messenger;"
+            "print([m for m in sys.modules if m.startswith(('slack_', 'bot.slack'))])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
