@@ -338,3 +338,14 @@ def test_the_chat_path_imports_nothing_from_slack():
     code = ("import sys, bot.gchat.app, bot.gchat.conversations, bot.gchat.messenger;"
             "print([m for m in sys.modules if m.startswith(('slack_', 'bot.slack'))])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_a_button_is_authorised_against_the_database_for_the_clicker_not_the_message(chat):
+    ws = chat
+    request_visit(ws)
+    button = approval_dm(ws, DSL)
+    refused = ws.driver.click_button(COMPANION, button, "Approve")  # someone else clicks (a forwarded card, a forged event)
+    assert refused.text.startswith("\u26a0") and "approved" not in ws.dms(REQUESTER)[-1].plain().lower()
+    own = ws.driver.click(REQUESTER, actions.APPROVE, "1")
+    assert own.text.startswith("\u26a0")
+    assert ws.runtime.store.read().visit(1).state.value == "requested"
