@@ -75,7 +75,12 @@ PLACEHOLDER = "_CHANGE_ME"
 HOW_TO_COPY_CHANNEL = "in Slack, open the channel, click its name at the top and copy the Channel ID at the foot of the About tab (it starts with C)"
 HOW_TO_COPY_PERSON = "in Slack, open the person's profile, click \u22ee (More) and choose Copy member ID (it starts with U)"
 HOW_TO_COPY_SPACE = "in Google Chat, open the space; its id is the part of the address after /room/, written spaces/<that id>"
+HOW_TO_COPY_CHAT_PERSON = (
+    "in the Google Admin console, open Directory > Users, open the person and copy the number at the end of the"
+    " address (their user id), written users/<that number>"
+)
 CHAT_SPACE = re.compile(r"spaces/[A-Za-z0-9_-]{3,}")
+CHAT_PERSON = re.compile(r"users/[0-9]{1,30}")
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
@@ -90,13 +95,22 @@ def _placeholder(value: str, info: ValidationInfo, how: str) -> bool:
     raise ValueError(f"{value!r} is a placeholder from the examples: replace it with the real id; {how}")
 
 
+def _on_chat(info: ValidationInfo) -> bool:
+    """Whether the policy being read is for Google Chat (parse_policy puts its platform in the context)."""
+    return (info.context or {}).get("platform") == "google_chat"
+
+
 def _channel_id(value: str, info: ValidationInfo) -> str:
+    if _on_chat(info):
+        return _chat_space(value, info)
     if _placeholder(value, info, HOW_TO_COPY_CHANNEL) or CHANNEL_ID.fullmatch(value):
         return value
     raise ValueError(f"{value!r} is not a Slack channel id, which looks like C0123ABCD: {HOW_TO_COPY_CHANNEL}")
 
 
 def _person_id(value: str, info: ValidationInfo) -> str:
+    if _on_chat(info):
+        return _chat_person(value, info)
     if _placeholder(value, info, HOW_TO_COPY_PERSON) or PERSON_ID.fullmatch(value):
         return value
     if GROUP_ID.fullmatch(value):
@@ -108,6 +122,12 @@ def _chat_space(value: str, info: ValidationInfo) -> str:
     if _placeholder(value, info, HOW_TO_COPY_SPACE) or CHAT_SPACE.fullmatch(value):
         return value
     raise ValueError(f"{value!r} is not a Google Chat space, which looks like spaces/AAAAbCdEfGh: {HOW_TO_COPY_SPACE}")
+
+
+def _chat_person(value: str, info: ValidationInfo) -> str:
+    if _placeholder(value, info, HOW_TO_COPY_CHAT_PERSON) or CHAT_PERSON.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not a Google Chat user id, which looks like users/123456789012345678901: {HOW_TO_COPY_CHAT_PERSON}")
 
 
 ChannelId = Annotated[str, AfterValidator(_channel_id)]
@@ -224,6 +244,8 @@ class Policy(_Strict):
     """One school's home-visit policy."""
 
     school: str = Field(min_length=1)
+    # Where the school's staff are: channels and people are Slack ids, or Google Chat spaces and users.
+    platform: Literal["slack", "google_chat"] = "slack"
     timezone: str = "Europe/London"
     channels: Channels
     roles: Roles
@@ -397,7 +419,9 @@ def parse_policy(data: Any, source: str = "policy", example: bool = False) -> Po
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: the file must be a YAML mapping of settings")
     try:
-        policy = Policy.model_validate(data, context={"example": example})
+        # The platform decides which id shapes the channels, roles and staff must have.
+        platform = data.get("platform") if data.get("platform") in ("slack", "google_chat") else "slack"
+        policy = Policy.model_validate(data, context={"example": example, "platform": platform})
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_first_error(exc)}") from None
     unstaffed = _nobody_holds(policy)
