@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,16 +195,248 @@ class SlackSite(Site):
         self.ws.close()
 
 
+CHAT_AUDIENCE = "123456789012"  # a Cloud project number
+
+
+class ChatSite(Site):
+    """The test school on the simulated Google Chat: the real app at POST /gchat/events, tokens signed by the
+    sim's test key (published at GOOGLE_CHAT_CERTS_URL), the Chat API a loopback fake."""
+
+    platform = "google_chat"
+    ids, places = CHAT_IDS, CHAT_PLACES
+
+    def __init__(self, tmp_path, policy, clock: FixedClock):
+        import yaml
+
+        from bot.runtime import Runtime
+        from bot.serving import Server
+        from bot.settings import Settings
+        from bot.simchat import SimChat
+        from bot.simchat.driver import ChatDriver
+
+        self.names = {CHAT_IDS[role]: USERS[user]["name"] for role, user in SLACK_IDS.items()}
+        self.sim = SimChat(users=self.names, spaces={CHAT_PLACES["#office"]: "Visits office", CHAT_PLACES["#safeguarding"]: "Safeguarding"}).start()
+        (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(chat_policy()))
+        self.settings = Settings(
+            google_chat_audience=CHAT_AUDIENCE,
+            google_chat_certs_url=self.sim.certs_url,
+            google_chat_api_url=self.sim.base_url,
+            google_application_credentials=self.sim.write_service_account(tmp_path / "service-account.json"),
+            visitsafe_db=tmp_path / "visitsafe.db",
+            visitsafe_config=tmp_path / "visitsafe.yml",
+        )
+        self.clock = clock
+        self.runtime = Runtime(self.settings, policy, clock, process_before_response=True)
+        self.server = Server(self.runtime.wsgi).start()
+        self.driver = ChatDriver(f"http://127.0.0.1:{self.server.port}/gchat/events", self.sim, CHAT_AUDIENCE)
+        self.dialogs: dict[str, dict[str, Any]] = {}  # the dialog card each person has open
+
+    def _seen(self, text: str) -> str:
+        return as_seen(text, self.names)
+
+    def _answer(self, user: str, response: Any) -> Answer:
+        """What the person saw: a reply, or a dialog opened (kept as the one they have open), or a notice."""
+        self.runtime.settle()
+        body = response.body if isinstance(response.body, dict) else {}
+        action = body.get("actionResponse") or {}
+        dialog = ((action.get("dialogAction") or {}).get("dialog") or {}).get("body")
+        if dialog:
+            self.dialogs[user] = dialog
+            return Answer(response.status, "")
+        status = (action.get("dialogAction") or {}).get("actionStatus")
+        if status is not None:
+            self.dialogs.pop(user, None)
+            return Answer(response.status, self._seen(status.get("userFacingMessage") or ""))
+        return Answer(response.status, self._seen(response.text))
+
+    def command(self, who: str, name: str, text: str = "") -> Answer:
+        user = self.id(who)
+        return self._answer(user, self.driver.command(user, name, text, dialog=name == "/visit"))
+
+    def click(self, who: str, message: Seen, label: str) -> Answer:
+        user = self.id(who)
+        return self._answer(user, self.driver.click_button(user, message.raw, label))
+
+    def form_title(self, who: str) -> str:
+        return self.dialogs[self.id(who)]["header"]["title"]
+
+    def submit_form(self, who: str, answers: dict[str, Any]) -> Answer:
+        """Submit the dialog `who` has open; the answer's text is the errors drawn under its fields, if any."""
+        from bot.forms import form_for
+        from bot.gchat.forms import ERROR_COLOR, form_inputs
+
+        user = self.id(who)
+        action = self.dialogs[user]["fixedFooter"]["primaryButton"]["onClick"]["action"]
+        function = action["function"]
+        common = {"invokedFunction": function, "parameters": {p["key"]: p["value"] for p in action.get("parameters") or []},
+                  "formInputs": form_inputs(form_for(function), answers)}
+        event = self.driver._event("CARD_CLICKED", user, None, common=common)
+        event.update(isDialogEvent=True, dialogEventType="SUBMIT_DIALOG")
+        response = self.driver.send(event)
+        self.runtime.settle()
+        body = response.body if isinstance(response.body, dict) else {}
+        redrawn = (((body.get("actionResponse") or {}).get("dialogAction") or {}).get("dialog") or {}).get("body")
+        if redrawn:
+            self.dialogs[user] = redrawn
+            errors = [w["textParagraph"]["text"] for section in redrawn.get("sections") or [] for w in section.get("widgets") or []
+                      if ERROR_COLOR in (w.get("textParagraph") or {}).get("text", "")]
+            return Answer(response.status, self._seen(re.sub(r"<[^>]+>", "", "\n".join(errors))))
+        if response.status == 200:
+            self.dialogs.pop(user, None)
+        return Answer(response.status, "")
+
+    def messages(self, where: str) -> list[Seen]:
+        return [Seen(m.name, self._seen(m.plain()), m) for m in self.sim.messages(self.id(where))]
+
+    def fail_for_a_while(self) -> None:
+        self.sim.down()
+
+    def recover(self) -> None:
+        self.sim.up()
+
+    def _destination(self, space: str) -> str:
+        for role, user in self.ids.items():
+            if self.sim.dm_space(user) == space:
+                return role
+        return self.role_of(space)
+
+    def delivered_alerts(self) -> list[tuple[str, str]]:
+        """Alerts Chat accepted; a create repeated with the same requestId is Chat returning the same message."""
+        seen_requests: set[str] = set()
+        out = []
+        for call in self.sim.calls_to("spaces.messages.create"):
+            text = (call.body or {}).get("text") or ""
+            request_id = call.params.get("requestId")
+            if call.status != 200 or not is_alert(text) or (request_id and request_id in seen_requests):
+                continue
+            if request_id:
+                seen_requests.add(request_id)
+            out.append((self._destination(call.params["parent"]), self._seen(text)))
+        return out
+
+    def everything_sent(self) -> str:
+        return json.dumps([[c.method, c.params, c.body] for c in self.sim.calls], ensure_ascii=False)
+
+    def tampered_click(self, who: str, action_id: str, value: str) -> Answer:
+        user = self.id(who)
+        return self._answer(user, self.driver.click(user, action_id, value))
+
+    def forged_command(self, who: str, name: str, text: str, how: str) -> int:
+        """A command with no token ('unsigned') or one signed by a key Google never published ('bad')."""
+        from bot.simchat.driver import ChatDriver
+
+        user = self.id(who)
+        forger = ChatDriver(self.driver.url, self.sim, CHAT_AUDIENCE)
+        if how == "unsigned":
+            forger.send = lambda event, **_: ChatDriver.send(forger, event, authorization="")  # type: ignore[method-assign]
+        else:
+            forger.send = lambda event, **_: ChatDriver.send(forger, event, token=self.sim.mint_token(CHAT_AUDIENCE, untrusted=True))  # type: ignore[method-assign]
+        return forger.command(user, name, text).status
+
+    def close(self) -> None:
+        self.server.stop()
+        self.runtime.stop()
+        self.sim.stop()
+
+
+
+class Served:
+    """The test school on one platform's simulation, for real `visitsafe serve` processes (SIGKILL and restart):
+    a fast sweep, `ladder`, no check-ins; `serve()` starts a process, `alerts_for` counts what people got."""
+
+    def __init__(self, platform: str, tmp_path, ladder: list[dict]):
+        import yaml
+
+        from flows.policy import parse_policy
+        from storage.store import Store
+
+        self.platform, self.tmp_path = platform, tmp_path
+        raw = {**(chat_policy() if platform == "google_chat" else json.loads(json.dumps(POLICY))), "sweep_interval": "1s", "escalation": ladder}
+        raw.pop("checkin_interval")
+        (tmp_path / "visitsafe.yml").write_text(yaml.safe_dump(raw))
+        self.policy = parse_policy(raw)
+        self.store = Store(tmp_path / "visitsafe.db", self.policy)
+        self.ids, self.places = (CHAT_IDS, CHAT_PLACES) if platform == "google_chat" else (SLACK_IDS, SLACK_PLACES)
+        if platform == "google_chat":
+            from bot.simchat import SimChat
+
+            names = {CHAT_IDS[role]: USERS[user]["name"] for role, user in SLACK_IDS.items()}
+            self.sim = SimChat(users=names, spaces=list(CHAT_PLACES.values())).start()
+        else:
+            from bot.simslack import SimSlack
+
+            self.sim = SimSlack().start()
+
+    def environment(self) -> dict[str, str]:
+        import os
+
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "VISITSAFE_", "GOOGLE_"))}
+        files = {"VISITSAFE_DB": str(self.tmp_path / "visitsafe.db"), "VISITSAFE_CONFIG": str(self.tmp_path / "visitsafe.yml")}
+        if self.platform == "google_chat":
+            return {**clean, **files, "GOOGLE_CHAT_AUDIENCE": CHAT_AUDIENCE, "GOOGLE_CHAT_CERTS_URL": self.sim.certs_url,
+                    "GOOGLE_CHAT_API_URL": self.sim.base_url,
+                    "GOOGLE_APPLICATION_CREDENTIALS": str(self.sim.write_service_account(self.tmp_path / "service-account.json"))}
+        return {**clean, **files, "SLACK_BOT_TOKEN": "restart-test-token", "SLACK_SIGNING_SECRET": "restart-test-secret",
+                "SLACK_API_URL": self.sim.base_url}
+
+    def serve(self):
+        """A real `visitsafe serve` process on this school."""
+        import subprocess
+        import sys
+
+        from tests.processes import ROOT, free_port
+
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+            cwd=ROOT, env=self.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def seed_out(self, expected_return):
+        """A visit out now (the requester and the companion), due back at `expected_return`, written to the database."""
+        from datetime import datetime, timedelta, timezone
+
+        from flows.visit import State, go_out
+        from tests.factories import make_answers, make_visit
+
+        requester = self.ids["requester"]
+        visit = make_visit(self.policy, requester=requester, state=State.approved, answers=make_answers(companions=(self.ids["companion"],)))
+        visit = go_out(visit, requester, expected_return - timedelta(minutes=30), expected_return, self.policy)
+        with self.store.transaction() as tx:
+            return tx.add_visit(visit, datetime.now(timezone.utc))
+
+    def alerts_for(self, visit_id: int) -> Counter:
+        """(destination role, first line) of every alert about a visit a person can see (Slack: every accepted post), counted."""
+        by_id = {v: k for k, v in {**self.ids, **self.places}.items()}
+        about = f"visit #{visit_id}"
+        if self.platform == "google_chat":
+            seen: Counter = Counter()
+            for place in [*self.ids.values(), *self.places.values()]:
+                for message in self.sim.messages(place):
+                    if about in message.text.lower() and is_alert(message.text):
+                        seen[(by_id[place], message.text.split(" (")[0])] += 1
+            return seen
+        return Counter((by_id[call.params["channel"]], call.params["text"].split(" (")[0]) for call in self.sim.calls_to("chat.postMessage")
+                       if not call.failed and about in call.params["text"].lower() and is_alert(call.params["text"]))
+
+    def close(self) -> None:
+        self.sim.stop()
+
+
 def make_site(platform: str, tmp_path, clock: FixedClock) -> Site:
     """The test school running on `platform` ("slack" or "google_chat")."""
     from flows.policy import parse_policy
 
     if platform == "slack":
         return SlackSite(tmp_path, parse_policy(POLICY), clock)
+    needs_chat_endpoint()
+    return ChatSite(tmp_path, parse_policy(chat_policy()), clock)
+
+
+def needs_chat_endpoint() -> None:
+    """Skip until the Chat endpoint is wired into the app (issue 13, branch chat-app)."""
     try:
-        from bot.gchat import app  # noqa: F401 - the Chat endpoint (issue 13, branch chat-app)
+        from bot.gchat import app  # noqa: F401
     except ImportError:
         import pytest
 
         pytest.skip("the Google Chat endpoint (bot/gchat/app.py) is not merged yet")
-    return ChatSite(tmp_path, parse_policy(chat_policy()), clock)

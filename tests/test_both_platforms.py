@@ -6,13 +6,16 @@ so one test body proves one story on both platforms.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from flows import actions
 from tests.conftest import risk_form, visit_form
-from tests.platforms import PLATFORMS, Site, make_site
+from tests.platforms import PLATFORMS, Served, Site, make_site, needs_chat_endpoint
+from tests.processes import pending, wait_for
 
 ADDRESS = "12 Example Road"
 
@@ -197,3 +200,45 @@ def test_control_and_bidi_characters_never_reach_the_platform_or_the_database(si
     for ch in CONTROL:
         assert ch not in stored and ch not in sent
     assert "AB123" in sent and "help me\nnow" in visit.watch.emergency_note
+
+
+FAST_LADDER = [
+    {"after": "0s", "notify": ["visitor"]},
+    {"after": "1s", "notify": ["office"]},
+    {"after": "2s", "notify": ["safeguarding", "dsl"]},
+    {"after": "60m", "notify": ["head", "dsl"]},
+]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_sigkill_then_restart_sends_each_due_alert_exactly_once(tmp_path, platform):
+    """A real `visitsafe serve` process, killed with SIGKILL and started again, on the real clock."""
+    if platform == "google_chat":
+        needs_chat_endpoint()
+    school = Served(platform, tmp_path, FAST_LADDER)
+    everyone = {"requester", "#office", "#safeguarding", "dsl", "deputy"}
+    try:
+        first = school.seed_out(datetime.now(timezone.utc) - timedelta(seconds=10))  # fell due while the bot was down
+        one = school.serve()
+        try:  # the catch-up at start-up: every step of visit 1, each delivered and marked sent
+            wait_for(lambda: sum(school.alerts_for(first.id).values()) == 5 and pending(school.store) == 0, 30, "visit 1's catch-up")
+            second_due = datetime.now(timezone.utc) + timedelta(seconds=2)
+            second = school.seed_out(second_due)  # falls due only after the kill
+        finally:
+            one.kill()  # SIGKILL: no clean shutdown, the lease is left behind
+            one.wait()
+        assert school.alerts_for(second.id) == Counter()
+        time.sleep(max(0.0, (second_due + timedelta(seconds=2.5) - datetime.now(timezone.utc)).total_seconds()))
+        two = school.serve()
+        try:
+            wait_for(lambda: sum(school.alerts_for(second.id).values()) == 5 and pending(school.store) == 0, 30, "visit 2's steps")
+            time.sleep(1.5)  # a few more ticks of the new process: nothing more may be sent
+        finally:
+            two.kill()
+            two.wait()
+        for visit in (first, second):
+            sent = school.alerts_for(visit.id)
+            assert set(sent.values()) == {1}, sent  # each alert exactly once
+            assert {destination for destination, _ in sent} == everyone
+    finally:
+        school.close()
