@@ -86,7 +86,8 @@ def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
     runtime = Runtime(settings, policy)
     runtime.start_background()
     server = Server(runtime.wsgi, host=host, port=port)
-    log.info("VisitSafe for %s serving on http://%s:%s (/slack/events, /healthz)", policy.school, host, server.port)
+    route = "/gchat/events" if policy.platform == "google_chat" else "/slack/events"
+    log.info("VisitSafe for %s serving on http://%s:%s (%s, /healthz)", policy.school, host, server.port, route)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         server.serve_forever()
@@ -97,9 +98,37 @@ def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
     return 0
 
 
+def missing_chat_message(missing: list[str]) -> str:
+    """Which Google Chat variables are missing and where each comes from."""
+    where = {
+        "GOOGLE_CHAT_AUDIENCE": "the Cloud project number (console.cloud.google.com > the project > Dashboard), or the app's"
+                                " endpoint URL if the Chat API's configuration sets the authentication audience to it",
+        "GOOGLE_APPLICATION_CREDENTIALS": "the path of the service account's JSON key file (IAM & Admin > Service accounts >"
+                                          " the app's account > Keys > Add key)",
+    }
+    lines = [f"visitsafe: cannot serve Google Chat (the policy says platform: google_chat): {', '.join(missing)}"
+             f" {'is' if len(missing) == 1 else 'are'} not set. Set:"]
+    lines += [f"  {name}: {where[name]}" for name in missing]
+    lines.append("Google Chat reaches VisitSafe over HTTPS only: serve POST /gchat/events at the app's public address.")
+    return "\n".join(lines)
+
+
+def _serve_chat(settings: Settings, policy: Policy, host: str, port: int) -> int:
+    """Google Chat: HTTP only (no Socket Mode), once its variables are set."""
+    missing = settings.missing_for_chat()
+    if missing:
+        print(missing_chat_message(missing), file=sys.stderr)
+        return 2
+    return _serve(settings, policy, host, port)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Connect to Slack: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on $PORT."""
+    """Connect to Slack: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP on $PORT (Google Chat: HTTP)."""
     settings = _settings()
+    if settings.visitsafe_config.exists():
+        policy = _policy(settings.visitsafe_config, args.example)
+        if policy.platform == "google_chat":
+            return _serve_chat(settings, policy, args.host, settings.port)
     mistakes = token_mistakes(settings)
     if mistakes:
         print("\n".join(mistakes), file=sys.stderr)
@@ -145,6 +174,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve HTTP on a given port."""
     settings = _settings()
+    port = args.port if args.port is not None else settings.port
+    if settings.visitsafe_config.exists():
+        policy = _policy(settings.visitsafe_config, args.example)
+        if policy.platform == "google_chat":
+            return _serve_chat(settings, policy, args.host, port)
     missing = settings.missing_for(socket_mode=False)
     if missing:
         print(missing_tokens_message(missing, socket_mode=False), file=sys.stderr)
@@ -175,6 +209,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     settings = _settings()
     policy = _policy(settings.visitsafe_config)
+    if policy.platform == "google_chat":
+        print("visitsafe doctor checks Slack only: nothing was checked for Google Chat. Send /visits to the app in Chat,"
+              " and see /healthz for the outbox.", file=sys.stderr)
+        return 2
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     found = Doctor(WebClient(token=token, base_url=settings.api_url, timeout=10), policy).run()
     for problem in found.problems:

@@ -63,6 +63,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class NoProfilePhones:
+    """Phones on a platform without profile phone numbers (Google Chat): none, so the policy's staff directory decides."""
+
+    def __call__(self, user: str) -> str | None:
+        return None
+
+    def want(self, users: Iterable[str]) -> None:
+        pass
+
+    def wait_idle(self, timeout: float) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass
+
+
 class Runtime:
     """Everything one process runs, built from settings, a policy and a clock."""
 
@@ -82,9 +98,59 @@ class Runtime:
         self._last_reading: tuple[datetime, float] | None = None
         self.store = Store(settings.visitsafe_db, policy)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Whatever waits after an answer (Slack's lazy listeners) runs on this pool.
+        self.lazy = LazyWork()
+        self.scheduler: BackgroundScheduler | None = None
+        self._tick_lock = threading.Lock()
+        # Why the last tick's write probe failed (None: the database could be written).
+        self.db_unwritable: str | None = None
+        # Slack's health as the doctor's checks and the outbox's answers see it (not used on Google Chat).
+        self.slack = SlackWatch()
+        self.chat_app: Any = None
+        self.gate: Gate | None = None
+        if policy.platform == "google_chat":
+            self._build_chat(settings)
+        else:
+            self._build_slack(settings, process_before_response)
+        # The wake-up runs the sweep the moment a timer falls due; the periodic tick is the safety net.
+        self.wakeup = WakeUp(self._next_due, lambda: self.tick(woken=True), clock, self.monotonic)
+        self.ctx.wake = self._committed
+
+    @property
+    def on_chat(self) -> bool:
+        """Whether this bot serves Google Chat (the policy's platform) rather than Slack."""
+        return self.policy.platform == "google_chat"
+
+    def _build_chat(self, settings: Settings) -> None:
+        """Google Chat: the messenger and the private-conversation port from the service account, the events handler."""
+        from bot.gchat.app import ChatApp
+        from bot.gchat.auth import ChatVerifier
+        from bot.gchat.conversations import ChatConversations
+        from bot.gchat.messenger import ChatMessenger
+
+        missing = settings.missing_for_chat()
+        if missing:
+            raise ValueError(f"the policy's platform is google_chat but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+        assert settings.google_application_credentials is not None and settings.google_chat_audience is not None
+        self.client = None
+        # Chat profiles carry no phone number: mobiles come from the policy's staff directory only.
+        self.phones = NoProfilePhones()
+        self.ctx = Ctx(self.store, self.policy, self.clock, lookup_phone=self.phones)
+        # Message ids are derived from outbox keys: mixed with this database's own id, two databases never share one.
+        self.messenger = ChatMessenger.from_service_account_file(
+            str(settings.google_application_credentials), settings.chat_api_url, key_namespace=self.store.install_id()
+        )
+        self.dispatcher = Dispatcher(self.store, self.messenger, self.clock, may_send=self._may_send)
+        self.ctx.direct.post = self.messenger.post
+        self.ctx.open_private_conversation = ChatConversations.from_service_account_file(
+            str(settings.google_application_credentials), settings.chat_api_url, self.policy.confidential_fallback_space
+        )
+        self.chat_app = ChatApp(self.ctx, ChatVerifier(settings.google_chat_audience, settings.chat_certs_url))
+
+    def _build_slack(self, settings: Settings, process_before_response: bool) -> None:
+        """Slack: the watched Web API client, profile phones, Bolt and its listeners, the gate before them."""
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # Every answer the outbox (and the rest) gets tells /healthz whether Slack is reachable and takes the token.
-        self.slack = SlackWatch()
         self.client = WatchedClient(
             watch=self.slack,
             token=token,
@@ -93,17 +159,13 @@ class Runtime:
             retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
         )
         self.phones = ProfilePhones(settings.api_url, token)
-        self.ctx = Ctx(self.store, policy, clock, lookup_phone=self.phones)
+        self.ctx = Ctx(self.store, self.policy, self.clock, lookup_phone=self.phones)
         self.dispatcher = Dispatcher(
-            self.store, SlackMessenger(self.client), clock, may_send=self._may_send
+            self.store, SlackMessenger(self.client), self.clock, may_send=self._may_send
         )
-        # The wake-up runs the sweep the moment a timer falls due; the periodic tick is the safety net.
-        self.wakeup = WakeUp(self._next_due, lambda: self.tick(woken=True), clock, self.monotonic)
-        self.ctx.wake = self._committed
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         # Slash commands are answered as soon as their (local) work is done, without Bolt's 10 ms ack poll;
         # whatever must call Slack runs after the answer, on this pool (Bolt's lazy listeners).
-        self.lazy = LazyWork()
         self.app = App(
             # A client without a token and our own authorize: Bolt's default asks auth.test on the first
             # request and, if Slack is down then, answers every command (an SOS too) with "reinstall the app".
@@ -121,10 +183,6 @@ class Runtime:
         self.identity = Identity(self.client, settings.slack_team_id, settings.slack_app_id)
         self.identity.learn()
         self.gate = Gate(self.store, secret, self.identity)
-        self.scheduler: BackgroundScheduler | None = None
-        self._tick_lock = threading.Lock()
-        # Why the last tick's write probe failed (None: the database could be written).
-        self.db_unwritable: str | None = None
         self.ctx.direct.post = SlackMessenger(self.client).post
         self.ctx.open_private_conversation = SlackConversations(self.client)
 
@@ -226,6 +284,8 @@ class Runtime:
 
     def check_slack_in_background(self, first: bool = False) -> None:
         """Start the doctor's checks on their own thread, if one is due: a Slack outage never holds up the sweep."""
+        if self.on_chat:
+            return  # the doctor checks Slack only
         if self.slack.claim_check(first):
             threading.Thread(target=self.check_slack, name="visitsafe-doctor", daemon=True).start()
 
@@ -307,10 +367,12 @@ class Runtime:
             for a in status["outbox"]["waiting_alerts"]
         )
         # A token Slack refuses or a Slack it cannot reach means alerts cannot be delivered: never 200 "ok".
-        status["slack"] = self.slack.state or "unknown"
-        status["setup_problems"] = list(self.slack.problems)
-        if status["slack"] != OK or status["setup_problems"]:
-            healthy = False
+        status["platform"] = self.policy.platform
+        if not self.on_chat:
+            status["slack"] = self.slack.state or "unknown"
+            status["setup_problems"] = list(self.slack.problems)
+            if status["slack"] != OK or status["setup_problems"]:
+                healthy = False
         if self.db_unwritable or not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"] or stuck:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"
@@ -334,14 +396,16 @@ class Runtime:
     # HTTP ------------------------------------------------------------------
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        """The HTTP routes: POST /slack/events, GET /healthz."""
+        """The HTTP routes: POST /slack/events (or POST /gchat/events on Google Chat), GET /healthz."""
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             healthy, status = self.health()
             body = json.dumps(status).encode()
             start_response("200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if path == "/slack/events" and environ.get("REQUEST_METHOD") == "POST":
+        if path == "/gchat/events" and self.chat_app is not None:
+            return self.chat_app(environ, start_response)
+        if path == "/slack/events" and environ.get("REQUEST_METHOD") == "POST" and self.gate is not None:
             refusal = self.gate.check(environ)
             if refusal is not None:
                 body = refusal.reason.encode()

@@ -8,7 +8,7 @@ from commands.context import CannotOpen, CommandError, Ctx, Reply
 from commands.logsafe import log_failure
 from flows import actions
 from flows import confidential as rules
-from flows.messages import Button, mention
+from flows.messages import Button, channel_ref, mention
 from flows.policy import Role
 from flows.visit import NotAllowed
 
@@ -82,6 +82,12 @@ def open_with(ctx: Ctx, user: str, other: str, visit_id: int | None) -> Reply:
             " the same conversation and records it."
         ) from None
     ctx.wake()
+    if conversation == ctx.policy.confidential_fallback_space:
+        return Reply(
+            f":lock: I could not create a private space for you and {mention(other)} (your Workspace administrator has"
+            f" not approved spaces created by VisitSafe), so I opened it in the school's confidential space {channel_ref(conversation)}"
+            " instead: write to them there. VisitSafe keeps only that it exists (who, when, which visit), never what you write there."
+        )
     return Reply(
         f":lock: I opened a confidential conversation between you and {mention(other)}: it is among your direct"
         " messages. VisitSafe keeps only that it exists (who, when, which visit), never what you write there."

@@ -244,3 +244,16 @@ def _confidential(db: Database) -> None:
         CREATE INDEX confidential_opened ON confidential_conversations(opened_at);
         """
     )
+
+
+@migrations(name="0015_chat")
+def _chat(db: Database) -> None:
+    db.executescript(
+        """
+        -- Values made once per database: the install id Google Chat message ids are derived from (issue 13).
+        CREATE TABLE install_settings (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )

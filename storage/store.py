@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from contextlib import contextmanager
 from functools import lru_cache
 from dataclasses import fields, replace
@@ -196,6 +197,16 @@ class Store:
         if not keep:
             tx.db.conn.execute("ROLLBACK TO step")
         tx.db.conn.execute("RELEASE step")
+
+    def install_id(self) -> str:
+        """An id made once for this database and kept across restarts (a fresh database gets a new one)."""
+        try:
+            with self.transaction() as tx:
+                tx.db.conn.execute("INSERT OR IGNORE INTO install_settings (name, value) VALUES ('install_id', ?)", [uuid.uuid4().hex])
+        except NotWritable:
+            pass  # read-only: the id made at an earlier start, if any
+        row = self.read().db.conn.execute("SELECT value FROM install_settings WHERE name = 'install_id'").fetchone()
+        return str(row[0]) if row else ""
 
     def read(self) -> "Tx":
         """Repository access outside a transaction, for reads."""

@@ -19,16 +19,19 @@ MAX_PARAGRAPH = 4000
 MORE = "…and more: the list is too long for one message."
 # Neutral markup (flows.messages): a mention of a Chat person, and the entities esc() leaves in typed text.
 _MENTION = re.compile(r"<@(users/[A-Za-z0-9._@-]+)>")
-_TOKEN = re.compile(r"<@(users/[A-Za-z0-9._@-]+)>|&lt;|&gt;|&amp;")
+_TOKEN = re.compile(r"<@(users/[A-Za-z0-9._@-]+)>|<#(spaces/[A-Za-z0-9_-]+)>|&lt;|&gt;|&amp;")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 # Typed text is shown with look-alike angle brackets so it can never form a mention or a link in Chat.
 _TYPED = {"&lt;": "\u2039", "&gt;": "\u203a", "&amp;": "&"}
 
 
 def text(neutral: str) -> str:
-    """Neutral markup as Chat text: *bold* and `code` kept, <@users/1> → <users/1>, :emoji: → Unicode."""
+    """Neutral markup as Chat text: *bold* and `code` kept, <@users/1> → <users/1>, <#spaces/A> → `spaces/A`
+    (Chat has no link to a space in text), :emoji: → Unicode."""
     def token(m: re.Match[str]) -> str:
-        return f"<{m.group(1)}>" if m.group(1) else _TYPED[m.group(0)]
+        if m.group(1):
+            return f"<{m.group(1)}>"
+        return f"`{m.group(2)}`" if m.group(2) else _TYPED[m.group(0)]
 
     return emojize(_TOKEN.sub(token, neutral))
 

@@ -23,6 +23,8 @@ __all__ = ["SimChat", "ChatMessage", "Call", "CHAT_ISSUER", "CHAT_SCOPE"]
 
 CHAT_ISSUER = "chat@system.gserviceaccount.com"
 CHAT_SCOPE = "https://www.googleapis.com/auth/chat.bot"
+# App authentication with administrator approval: the app creates a space and adds its members.
+APP_SPACE_SCOPES = ("https://www.googleapis.com/auth/chat.app.spaces.create", "https://www.googleapis.com/auth/chat.app.memberships")
 GOOGLE_ISSUER = "https://accounts.google.com"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 APP_USER = "users/app"
@@ -207,6 +209,10 @@ class SimChat:
         self._rules: list[_Rule] = []
         self._down = False
         self._access_tokens: set[str] = set()
+        # Tokens granted the app-space scopes; whether the administrator approved app-created spaces.
+        self._app_space_tokens: set[str] = set()
+        self.app_spaces_approved = True
+        self.members: dict[str, list[str]] = {}
         self._seq = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -352,6 +358,11 @@ class SimChat:
         with self._lock:
             self._down = False
 
+    def refuse_app_spaces(self) -> None:
+        """The administrator has not approved app-created spaces: spaces.create with app auth answers 403."""
+        with self._lock:
+            self.app_spaces_approved = False
+
     def delete(self, message_name: str) -> None:
         """A person deletes a message (a later patch answers 404)."""
         with self._lock:
@@ -424,7 +435,9 @@ class SimChat:
                     raise _Failure(0)
                 if method == "token":
                     return 200, {}, self._token(raw)
-                self._authorise(headers)
+                token = self._authorise(headers)
+                if method in ("spaces.create", "spaces.members.create", "spaces.setup"):
+                    self._may_create_spaces(method, token)
                 rule = self._take_rule(method)
                 if rule is not None and not rule.after:
                     raise _Failure(rule.status, retry_after=rule.retry_after)
@@ -444,10 +457,19 @@ class SimChat:
     def _record(self, method: str, args: dict[str, str], query: dict[str, str], body: Any, status: int) -> None:
         self.calls.append(Call(method, {**args, **query}, copy.deepcopy(body), status, time.time()))
 
-    def _authorise(self, headers: Mapping[str, str]) -> None:
+    def _authorise(self, headers: Mapping[str, str]) -> str:
         scheme, _, token = (headers.get("Authorization") or headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or token not in self._access_tokens:
             raise _Failure(401, "Request had invalid authentication credentials.")
+        return token
+
+    def _may_create_spaces(self, method: str, token: str) -> None:
+        """As Google: spaces.setup is for user authentication only; spaces.create and members.create by the app
+        need the chat.app.* scopes and the administrator's one-time approval."""
+        if method == "spaces.setup" or token not in self._app_space_tokens:
+            raise _Failure(403, "Request had insufficient authentication scopes.")
+        if not self.app_spaces_approved:
+            raise _Failure(403, "The Chat app is not approved by the administrator to create spaces.")
 
     def _token(self, raw: bytes) -> dict[str, Any]:
         """The OAuth 2.0 JWT-bearer grant a service account's credentials use."""
@@ -459,10 +481,13 @@ class SimChat:
             claims = self.account_key.verify(form.get("assertion", ""), audience=[self.token_uri, GOOGLE_TOKEN_AUDIENCE])
         except ValueError:
             raise _Failure(400, "invalid_grant") from None
-        if CHAT_SCOPE not in str(claims.get("scope", "")).split():
+        scopes = set(str(claims.get("scope", "")).split())
+        if not scopes or not scopes <= {CHAT_SCOPE, *APP_SPACE_SCOPES}:
             raise _Failure(400, "invalid_scope")
         token = "simchat-access-" + secrets.token_urlsafe(24)
         self._access_tokens.add(token)
+        if set(APP_SPACE_SCOPES) <= scopes:
+            self._app_space_tokens.add(token)
         return {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
 
     def _dispatch(self, method: str, args: dict[str, str], query: dict[str, str], body: Any) -> Any:
@@ -473,6 +498,10 @@ class SimChat:
             return {"name": self._dms[user], "spaceType": "DIRECT_MESSAGE", "type": "DM", "singleUserBotDm": True}
         if method == "spaces.messages.create":
             return self._create(args["parent"], query, body)
+        if method == "spaces.create":
+            return self._create_space(body)
+        if method == "spaces.members.create":
+            return self._add_member(args["parent"], body)
         if method in ("spaces.messages.get", "spaces.messages.patch", "spaces.messages.delete"):
             found = self._find(args["name"])
             if found is None or found.deleted:
@@ -509,6 +538,31 @@ class SimChat:
         messages.append(message)
         return message.resource()
 
+    def _create_space(self, body: Any) -> dict[str, Any]:
+        space = body if isinstance(body, dict) else {}
+        if space.get("spaceType") != "SPACE" or not space.get("displayName") or not str(space.get("customer", "")).startswith("customers/"):
+            raise _Failure(400, "an app creates a SPACE with a displayName and a customer")
+        if space["displayName"] in self.space_names.values():
+            raise _Failure(409, "A space with this display name already exists.")
+        self._seq += 1
+        name = f"spaces/app{self._seq:04d}"
+        self.space_names[name] = space["displayName"]
+        self._messages[name] = []
+        self.members[name] = []
+        return {"name": name, "spaceType": "SPACE", "displayName": space["displayName"]}
+
+    def _add_member(self, space: str, body: Any) -> dict[str, Any]:
+        member = ((body or {}).get("member") or {}) if isinstance(body, dict) else {}
+        user = str(member.get("name", ""))
+        if space not in self.members:
+            raise _Failure(404, "Space not found.")
+        if user not in self.directory or member.get("type") != "HUMAN":
+            raise _Failure(400, "member must be a HUMAN user of the domain")
+        if user in self.members[space]:
+            raise _Failure(409, "The member already exists.")
+        self.members[space].append(user)
+        return {"name": f"{space}/members/{user.rsplit('/', 1)[-1]}", "member": member, "state": "JOINED"}
+
     def _patch(self, message: ChatMessage, query: dict[str, str], body: Any) -> None:
         mask = [f.strip() for f in (query.get("updateMask") or "").split(",") if f.strip()]
         if not mask or not set(mask) <= _UPDATABLE:
@@ -532,6 +586,13 @@ def _route(http_method: str, path: str) -> tuple[str, dict[str, str]]:
         return "token", {}
     if http_method == "GET" and path == "/v1/spaces:findDirectMessage":
         return "spaces.findDirectMessage", {}
+    if http_method == "POST" and path == "/v1/spaces:setup":
+        return "spaces.setup", {}
+    if http_method == "POST" and path == "/v1/spaces":
+        return "spaces.create", {}
+    m = re.fullmatch(r"/v1/(spaces/[^/]+)/members", path)
+    if m and http_method == "POST":
+        return "spaces.members.create", {"parent": m.group(1)}
     m = re.fullmatch(r"/v1/(spaces/[^/]+)/messages", path)
     if m and http_method == "POST":
         return "spaces.messages.create", {"parent": m.group(1)}

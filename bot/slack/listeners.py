@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
+from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, team_check
 from bot.slack import buttons, conversations, forms, render
 from commands import board, confidential, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
@@ -27,30 +28,6 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
         "text": render.fallback_text(reply.text),
         "blocks": render.blocks(reply.text, notes=reply.notes, buttons=reply.buttons),
     }
-
-
-HELP = (
-    "*VisitSafe*\n"
-    "`/visit` request a home visit · `/out [45m|14:30]` sign out · `/checkin` I'm OK · `/extend 20m` running late ·"
-    " `/next` next address of a round · `/back [home]` signed back in · `/sos [note]` emergency · `/visits` today's board ·"
-    " `/visitsafe duress` set your private duress word"
-)
-
-FAILED = Reply(
-    ":x: Something went wrong on our side and nothing was changed. Please try again;"
-    " if it keeps happening, phone the office."
-)
-
-
-def _answer(run: Callable[[], Reply], where: str = "command") -> Reply:
-    """Run a command; a refusal becomes the reply that says why, a crash an honest apology."""
-    try:
-        return run()
-    except CommandError as exc:
-        return Reply(f":warning: {exc}")
-    except Exception as exc:  # noqa: BLE001 - the user must always hear back
-        log_failure(log, where, exc)
-        return FAILED
 
 
 def _tell(client: WebClient, body: dict[str, Any], reply: Reply) -> None:
@@ -269,24 +246,10 @@ def register(app: App, ctx: Ctx) -> None:
             ack(**reply_payload(reply))
 
     def _team_check(user: str, visit_id: int) -> None:
-        visit = ctx.store.read().visit(visit_id)
-        if visit is None or user not in visit.team:
-            raise CommandError("Only the visitor or a companion can extend this visit.")
+        team_check(ctx, user, visit_id)
 
     def on_own_visit(run: Callable[[str], Reply]) -> Callable[[str, int], Reply]:
-        """An old button from another visit must not act on the visit the clicker is on now."""
-
-        def checked(user: str, visit_id: int) -> Reply:
-            live = ctx.store.read().live_visit_of(user)
-            if live is None or live.id != visit_id:
-                now_on = f" You are out on visit #{live.id} now." if live else ""
-                raise CommandError(
-                    f"That button was for visit #{visit_id}, which you are not out on: nothing was changed.{now_on}"
-                    " Use `/checkin`, `/next`, `/extend 20m` or `/back` for the visit you are on."
-                )
-            return run(user)
-
-        return checked
+        return _on_own_visit(ctx, run)
 
     def need_help(body: dict[str, Any], client: WebClient) -> None:
         # Never refused, however old or odd the button: an SOS always goes (for the visit they are on now).
