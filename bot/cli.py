@@ -119,6 +119,11 @@ def _serve_chat(settings: Settings, policy: Policy, host: str, port: int) -> int
     if missing:
         print(missing_chat_message(missing), file=sys.stderr)
         return 2
+    key = settings.google_application_credentials
+    if key is not None and not key.is_file():
+        print(f"visitsafe: GOOGLE_APPLICATION_CREDENTIALS is {str(key)!r}, which is not a file: set it to the path of the"
+              " service account's JSON key file", file=sys.stderr)
+        return 2
     return _serve(settings, policy, host, port)
 
 

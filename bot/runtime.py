@@ -66,6 +66,8 @@ def _alive(pid: int) -> bool:
 class NoProfilePhones:
     """Phones on a platform without profile phone numbers (Google Chat): none, so the policy's staff directory decides."""
 
+    TIMEOUT_S = 0.0
+
     def __call__(self, user: str) -> str | None:
         return None
 
@@ -124,6 +126,7 @@ class Runtime:
     def _build_chat(self, settings: Settings) -> None:
         """Google Chat: the messenger and the private-conversation port from the service account, the events handler."""
         from bot.gchat.app import ChatApp
+        from bot.gchat import render
         from bot.gchat.auth import ChatVerifier
         from bot.gchat.conversations import ChatConversations
         from bot.gchat.messenger import ChatMessenger
@@ -138,7 +141,8 @@ class Runtime:
         self.ctx = Ctx(self.store, self.policy, self.clock, lookup_phone=self.phones)
         # Message ids are derived from outbox keys: mixed with this database's own id, two databases never share one.
         self.messenger = ChatMessenger.from_service_account_file(
-            str(settings.google_application_credentials), settings.chat_api_url, key_namespace=self.store.install_id()
+            str(settings.google_application_credentials), settings.chat_api_url, key_namespace=self.store.install_id(),
+            names=render.staff_names(self.policy),
         )
         self.dispatcher = Dispatcher(self.store, self.messenger, self.clock, may_send=self._may_send)
         self.ctx.direct.post = self.messenger.post

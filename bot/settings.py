@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SLACK_API = "https://slack.com/api/"
@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     visitsafe_config: Path = Path("visitsafe.yml")
     visitsafe_db: Path = Path("visitsafe.db")
     port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("google_chat_audience", "google_application_credentials", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An exported but empty variable is unset (an empty path would otherwise read as the current directory).
+        return None if isinstance(value, str) and not value.strip() else value
 
     def missing_for(self, socket_mode: bool) -> list[str]:
         """The Slack variables still needed to connect in this mode."""

@@ -97,6 +97,7 @@ class ChatApp:
         self.verifier = verifier
         # (id, name) of people for a picker: the policy's staff directory (Chat has no profile lookup here).
         self.names = names or self._staff_names
+        self.people = render.staff_names(ctx.policy)
         ctx_ = ctx
         self.slash: dict[str, Callable[[Event], Json]] = {
             "/out": self._command(lambda u, t: outing.out(ctx_, u, t)),
@@ -188,7 +189,7 @@ class ChatApp:
         if event.dialog and event.dialog_type == "REQUEST_DIALOG":
             # A command configured to open a dialog must answer with a dialog action: say it as a notice.
             return dialogs.closed(render.text(reply.text)[:1000])
-        return render.reply(reply, None if event.in_dm else event.user)
+        return render.reply(reply, None if event.in_dm else event.user, self.people)
 
     def _message(self, event: Event) -> Json:
         name = event.command
@@ -316,7 +317,7 @@ class ChatApp:
 
     def _closed_with(self, event: Event, reply: Reply) -> Json:
         """A dialog closed by a message to the person who submitted it (the command's whole answer)."""
-        return {**render.reply(reply, None if event.in_dm else event.user), "actionResponse": {"type": "NEW_MESSAGE"}}
+        return {**render.reply(reply, None if event.in_dm else event.user, self.people), "actionResponse": {"type": "NEW_MESSAGE"}}
 
     # ----- the confidential conversation -----
 
@@ -361,11 +362,7 @@ class ChatApp:
         return self._closed_with(event, answer(lambda: confidential.open_with(self.ctx, event.user, other, visit_id), "confidential"))
 
     def _staff_names(self, users: tuple[str, ...]) -> list[tuple[str, str]]:
-        named = []
-        for user in users:
-            entry = self.ctx.policy.staff.get(user)
-            named.append((user, entry.name if entry is not None and entry.name else user))
-        return named
+        return [(user, self.people.get(user, user)) for user in users]
 
 
 def _respond(start_response: Callable[..., Any], status: str, body: bytes, content_type: str) -> list[bytes]:

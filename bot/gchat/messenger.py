@@ -8,7 +8,7 @@ import socket
 import threading
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 import google.auth.exceptions
 import httplib2
@@ -54,11 +54,14 @@ class ChatMessenger:
     backup) that reuse outbox keys never collide with each other's messages in the same space.
     """
 
-    def __init__(self, credentials: Any, api_url: str = CHAT_API, *, key_namespace: str = "", timeout: float = TIMEOUT):
+    def __init__(self, credentials: Any, api_url: str = CHAT_API, *, key_namespace: str = "", timeout: float = TIMEOUT,
+                 names: Mapping[str, str] | None = None):
         self.credentials = credentials
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.key_namespace = key_namespace
         self.timeout = timeout
+        # People's names for cards, which cannot mention anyone (the policy's staff directory).
+        self.names = dict(names or {})
         self._local = threading.local()
         self._dms: dict[str, str] = {}
         self._dm_lock = threading.Lock()
@@ -83,7 +86,7 @@ class ChatMessenger:
             raise Undeliverable("no_direct_message: the person has not added the app in Google Chat")
         messages = self._service().spaces().messages()
         request = messages.create(
-            parent=space, body=render.message(message), requestId=f"visitsafe-{ident}", messageId=f"client-{ident}"
+            parent=space, body=render.message(message, self.names), requestId=f"visitsafe-{ident}", messageId=f"client-{ident}"
         )
         try:
             created = self._call(request, maybe_sent=True)
@@ -101,7 +104,7 @@ class ChatMessenger:
     def update(self, channel: str, message_ts: str, message: Message) -> None:
         """Rewrite a message already posted (`message_ts` is its resource name)."""
         request = self._service().spaces().messages().patch(
-            name=message_ts, updateMask="text,cardsV2", body=render.message(message)
+            name=message_ts, updateMask="text,cardsV2", body=render.message(message, self.names)
         )
         try:
             self._call(request)

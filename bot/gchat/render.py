@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from bot.emoji import emojize
 from commands.context import Reply
 from flows.messages import Button, Message, esc
+from flows.policy import Policy
 
 # Chat's limit on a message's text, in characters (what a person can type in one message).
 MAX_TEXT = 4096
@@ -25,6 +26,11 @@ _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 _TYPED = {"&lt;": "\u2039", "&gt;": "\u203a", "&amp;": "&"}
 
 
+def staff_names(policy: Policy) -> dict[str, str]:
+    """People's names from the policy's staff directory (Chat cards show a person by name, not by mention)."""
+    return {user: entry.name for user, entry in policy.staff.items() if entry.name}
+
+
 def text(neutral: str) -> str:
     """Neutral markup as Chat text: *bold* and `code` kept, <@users/1> → <users/1>, <#spaces/A> → `spaces/A`
     (Chat has no link to a space in text), :emoji: → Unicode."""
@@ -36,9 +42,10 @@ def text(neutral: str) -> str:
     return emojize(_TOKEN.sub(token, neutral))
 
 
-def html(neutral: str) -> str:
-    """Neutral markup as card text (Chat's HTML subset): *bold* → <b>, mentions as @users/…, newlines as <br>."""
-    out = _MENTION.sub(lambda m: "@" + m.group(1), neutral)
+def html(neutral: str, names: Mapping[str, str] | None = None) -> str:
+    """Neutral markup as card text (Chat's HTML subset): *bold* → <b>, a mention as @Name (cards cannot mention:
+    the name from `names`, else the id), newlines as <br>."""
+    out = _MENTION.sub(lambda m: "@" + (names or {}).get(m.group(1), m.group(1)), neutral)
     # Typed text is already escaped by esc(); only the template's own bare & < > need escaping here.
     out = re.sub(r"&(?!(lt|gt|amp);)", "&amp;", out).replace("<", "&lt;").replace(">", "&gt;")
     out = _BOLD.sub(r"<b>\1</b>", out)
@@ -86,12 +93,13 @@ def _button(button: Button) -> dict[str, Any]:
     return widget
 
 
-def _widgets(overflow: list[str], fields: tuple[tuple[str, str], ...], notes: tuple[str, ...], buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
-    widgets: list[dict[str, Any]] = [{"textParagraph": {"text": html(part)}} for part in overflow]
+def _widgets(overflow: list[str], fields: tuple[tuple[str, str], ...], notes: tuple[str, ...], buttons: tuple[Button, ...],
+             names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    widgets: list[dict[str, Any]] = [{"textParagraph": {"text": html(part, names)}} for part in overflow]
     for label, value in fields:  # values are typed text: escaped here, never read as markup
-        widgets.append({"decoratedText": {"topLabel": _cut(html(label), 200), "text": _cut(esc(value), 1900).replace("\n", "<br>"), "wrapText": True}})
+        widgets.append({"decoratedText": {"topLabel": _cut(html(label, names), 200), "text": _cut(esc(value), 1900).replace("\n", "<br>"), "wrapText": True}})
     for note in notes:
-        widgets.append({"textParagraph": {"text": f"<i>{html(_cut(note, MAX_PARAGRAPH))}</i>"}})
+        widgets.append({"textParagraph": {"text": f"<i>{html(_cut(note, MAX_PARAGRAPH), names)}</i>"}})
     if buttons:
         widgets.append({"buttonList": {"buttons": [_button(b) for b in buttons]}})
     return widgets
@@ -102,7 +110,7 @@ def _size(body: dict[str, Any]) -> int:
 
 
 def body(neutral: str, fields: tuple[tuple[str, str], ...] = (), notes: tuple[str, ...] = (),
-         buttons: tuple[Button, ...] = (), card_id: str = "visitsafe") -> dict[str, Any]:
+         buttons: tuple[Button, ...] = (), card_id: str = "visitsafe", names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A Chat Message body: the first 4,096 characters as text, the rest, fields, notes and buttons in one card,
     kept under Chat's 32,000-byte limit by dropping trailing lines (the buttons always stay)."""
     first, *rest = split(neutral)
@@ -110,7 +118,7 @@ def body(neutral: str, fields: tuple[tuple[str, str], ...] = (), notes: tuple[st
     out: dict[str, Any] = {"text": text(first), "markupSyntax": "MARKUP_SYNTAX_CHAT"}
     dropped = False
     while True:
-        widgets = _widgets(overflow + ([MORE] if dropped else []), fields, notes, buttons)
+        widgets = _widgets(overflow + ([MORE] if dropped else []), fields, notes, buttons, names)
         if widgets:
             out["cardsV2"] = [{"cardId": card_id, "card": {"sections": [{"widgets": widgets}]}}]
         # The text alone (4,096 characters, at most 16 KB) and the buttons always fit.
@@ -130,14 +138,14 @@ def card_id(key: str | None) -> str:
     return "visitsafe-" + hashlib.sha256((key or "").encode()).hexdigest()[:12] if key else "visitsafe"
 
 
-def message(message: Message) -> dict[str, Any]:
-    """The body of spaces.messages.create / patch for a neutral message."""
-    return body(message.text, message.fields, message.notes, message.buttons, card_id(message.key))
+def message(message: Message, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The body of spaces.messages.create / patch for a neutral message (`names`: people's names for the card)."""
+    return body(message.text, message.fields, message.notes, message.buttons, card_id(message.key), names)
 
 
-def reply(reply: Reply, viewer: str | None = None) -> dict[str, Any]:
+def reply(reply: Reply, viewer: str | None = None, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A synchronous answer to an interaction; with `viewer` (users/…) only that person sees it."""
-    out = body(reply.text, (), reply.notes, reply.buttons)
+    out = body(reply.text, (), reply.notes, reply.buttons, names=names)
     if viewer:
         out["privateMessageViewer"] = {"name": viewer}
     return out

@@ -96,9 +96,13 @@ class ChatDriver:
                 return self.click(user, button["function"], button["parameters"].get("value", ""), message.space, message.name)
         raise ValueError(f"no button {label!r} on {message.name}")
 
-    def submit(self, user: str, function: str, answers: dict[str, Any], space: str | None = None) -> Response:
-        """A dialog submission: CARD_CLICKED, isDialogEvent, SUBMIT_DIALOG, common.formInputs."""
-        event = self._event("CARD_CLICKED", user, space, common={"invokedFunction": function, "formInputs": form_inputs(answers)})
+    def submit(self, user: str, function: str, answers: dict[str, Any], space: str | None = None, state: str | None = None) -> Response:
+        """A dialog submission: CARD_CLICKED, isDialogEvent, SUBMIT_DIALOG, common.formInputs (and the dialog's
+        `state` parameter, as its submit button carries it)."""
+        common: dict[str, Any] = {"invokedFunction": function, "formInputs": form_inputs(answers)}
+        if state is not None:
+            common["parameters"] = {"state": state}
+        event = self._event("CARD_CLICKED", user, space, common=common)
         event.update(isDialogEvent=True, dialogEventType="SUBMIT_DIALOG")
         return self.send(event)
 
