@@ -155,7 +155,7 @@ class ChatStage:
         return "spaces/" + name[2:] if name.startswith("C0") else name
 
     def _answered(self, user: str, response) -> str:
-        self.runtime.dispatcher.drain()  # Chat answers synchronously: only the outbox runs after the answer
+        self.runtime.settle()  # Chat answers synchronously: then deliver what the answer queued
         body = response.body if isinstance(response.body, dict) else {}
         action = (body.get("actionResponse") or {}).get("dialogAction") or {}
         if action.get("dialog"):

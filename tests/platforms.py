@@ -236,7 +236,7 @@ class ChatSite(Site):
 
     def _answer(self, user: str, response: Any) -> Answer:
         """What the person saw: a reply, or a dialog opened (kept as the one they have open), or a notice."""
-        self.runtime.dispatcher.drain()  # Chat answers synchronously: only the outbox runs after the answer
+        self.runtime.settle()  # Chat answers synchronously: then deliver what the answer queued
         body = response.body if isinstance(response.body, dict) else {}
         action = body.get("actionResponse") or {}
         dialog = ((action.get("dialogAction") or {}).get("dialog") or {}).get("body")
@@ -273,7 +273,7 @@ class ChatSite(Site):
         event = self.driver._event("CARD_CLICKED", user, None, common=common)
         event.update(isDialogEvent=True, dialogEventType="SUBMIT_DIALOG")
         response = self.driver.send(event)
-        self.runtime.dispatcher.drain()  # Chat answers synchronously: only the outbox runs after the answer
+        self.runtime.settle()  # Chat answers synchronously: then deliver what the answer queued
         body = response.body if isinstance(response.body, dict) else {}
         redrawn = (((body.get("actionResponse") or {}).get("dialogAction") or {}).get("dialog") or {}).get("body")
         if redrawn:
