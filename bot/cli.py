@@ -237,7 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Play a whole visit against a simulated workspace and show what each person saw."""
     from bot.demo import run_demo
 
-    return run_demo(verbose=args.verbose, overdue=args.overdue)
+    return run_demo(verbose=args.verbose, overdue=args.overdue, platform=args.platform)
 
 
 def version() -> str:
@@ -321,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "Needs no tokens and no network.",
     )
     demo.add_argument("--verbose", action="store_true", help="also print the bot's log (default: off)")
+    demo.add_argument("--platform", choices=("slack", "google-chat"), default="slack",
+                      help="play it in a simulated Slack workspace or a simulated Google Chat (default: slack)")
     demo.add_argument("--overdue", action="store_true", help="then play a second visit that runs late: missed check-in, the ladder, confirmed safe (default: off)")
     demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)

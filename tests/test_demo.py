@@ -17,6 +17,13 @@ INTERNAL_WORDS = re.compile(r"\b(requested|tier|tiers|sweep|127\.0\.0\.1|localho
 
 
 @pytest.fixture(scope="module")
+def chat():
+    result = visitsafe("demo", "--platform", "google-chat", "--overdue")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
 def demo():
     result = visitsafe("demo")
     assert result.returncode == 0, result.stderr
@@ -41,7 +48,7 @@ def seen_by(step: str, place: str) -> str:
     return "\n".join(p for p in parts if p.startswith(place))
 
 
-@pytest.mark.parametrize("which", ["demo", "overdue"])
+@pytest.mark.parametrize("which", ["demo", "overdue", "chat"])
 def test_the_demo_prints_what_people_see_not_slack_markup_or_internal_words(request, which):
     out = request.getfixturevalue(which)
     for what, pattern in RAW_MARKUP.items():
@@ -94,3 +101,33 @@ def test_verbose_prints_the_bot_s_log_among_the_steps():
     result = visitsafe("demo", "--verbose")
     assert result.returncode == 0, result.stderr
     assert "· log: INFO visitsafe.doctor: start-up check: Slack ok" in result.stdout
+
+
+def test_every_emoji_code_the_bot_writes_is_drawn_on_a_plain_text_platform():
+    """Google Chat (and the demo) draw :codes: from bot/emoji.py: one missing shows as raw text."""
+    from pathlib import Path
+
+    from bot.emoji import EMOJI
+
+    root = Path(__file__).resolve().parent.parent
+    written = {code for folder in ("flows", "commands", "bot/gchat") for path in [*(root / folder).glob("*.py"), root / "bot/interactions.py"]
+               for code in re.findall(r":([a-z][a-z0-9_]*):", path.read_text(encoding="utf-8"))}
+    written |= {"red_circle", "large_blue_circle"}  # commands/board.py picks one of the two in an f-string
+    written -= {"emoji_code", "emoji", "fallback"}  # docstrings naming the notation, and an outbox key's separator
+    assert sorted(written - set(EMOJI)) == []
+
+
+def test_the_google_chat_demo_shows_each_person_the_same_visit(chat):
+    """`visitsafe demo --platform google-chat`: the whole visit through POST /gchat/events and a simulated Chat API."""
+    assert "in a simulated Google Chat on this computer" in chat and "Slack" not in chat
+    assert "▤ Sam Visitor's form: Home visit: 1 of 2" in chat and "│ Companion(s): Chris Companion" in chat
+    assert "Jo Reid (DSL) (DM), new:\n     │ @Sam Visitor asks to make a home visit with @Chris Companion" in chat
+    assert "[Approve] [Decline]" in chat and "due back at 10:45" in chat and "Checked in at 10:20" in chat
+    assert "only Alex Office sees: Home visits today" in chat and "🔵 #1 @Sam Visitor" in chat
+    assert "#office (private), new:\n     │ ✅ @Sam Visitor, @Chris Companion are back from visit #1" in chat
+    part_two = chat.split("Part two")[1]
+    for words in ("you were due back at 14:30", "OVERDUE", "NOT RETURNED, NOT REACHED", "CONTACT THE POLICE",
+                  "STILL NOT CONFIRMED SAFE", "How do you know they are safe?: Spoke to Sam at 15:47", "Confirmed safe by @Jo Reid"):
+        assert words in part_two, words
+    office = [s for s in sections(part_two) if "OVERDUE" in s][0]
+    assert "07700 900000" in seen_by(office, "#office") and "Sample Close" not in seen_by(office, "#office")  # mobiles from the policy's staff

@@ -14,6 +14,9 @@ def _is_alert(text: str) -> bool:
     return any(word in text for word in (*LADDER_WORDS, *EMERGENCY_WORDS))
 
 
+is_alert = _is_alert  # for tests/platforms.py, which reads alerts on either platform
+
+
 def delivered_alerts(sim: SimSlack, visit_id: int | None = None) -> list[tuple[str, str]]:
     """(destination, text) of every alert Slack accepted, oldest first (optionally about one visit)."""
     return [
@@ -32,7 +35,11 @@ def rank(text: str) -> int:
 def assert_each_once_in_order(sim: SimSlack, expected: dict[str, int], visit_id: int | None = None) -> list[tuple[str, str]]:
     """Every alert reached Slack exactly once, each destination got `expected[destination]` alerts
     (none lost), and each destination received them in ladder order. Returns the alerts."""
-    alerts = delivered_alerts(sim, visit_id)
+    return check_each_once_in_order(delivered_alerts(sim, visit_id), expected)
+
+
+def check_each_once_in_order(alerts: list[tuple[str, str]], expected: dict[str, int]) -> list[tuple[str, str]]:
+    """(destination, text) alerts as delivered: none twice, `expected` per destination, each in ladder order."""
     twice = {key: n for key, n in Counter(alerts).items() if n > 1}
     assert not twice, f"alerts delivered more than once: {twice}"
     got = Counter(destination for destination, _ in alerts)
