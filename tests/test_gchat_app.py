@@ -349,3 +349,20 @@ def test_a_button_is_authorised_against_the_database_for_the_clicker_not_the_mes
     own = ws.driver.click(REQUESTER, actions.APPROVE, "1")
     assert own.text.startswith("\u26a0")
     assert ws.runtime.store.read().visit(1).state.value == "requested"
+
+
+def test_forms_open_only_where_chat_allows_a_dialog(chat):
+    """Chat opens a dialog only for a command configured to (README) or a button whose action says
+    OPEN_DIALOG; anything else answering with a dialog is an error in Chat."""
+    from bot.gchat import render
+    from flows.messages import Button
+
+    for action in (actions.DECLINE, actions.CHECKIN_EXTEND, actions.ALERT_SAFE, actions.CONFIDENTIAL):
+        widget = render._button(Button("Open", action, "1"))
+        assert widget["onClick"]["action"]["interaction"] == "OPEN_DIALOG"
+    assert "interaction" not in render._button(Button("Approve", actions.APPROVE, "1"))["onClick"]["action"]
+
+    # A command the administrator did not set to open a dialog gets a message saying how to fix it, not an error.
+    for command, argument in (("/visitsafe", "duress"), ("/visit", "")):
+        answer = chat.driver.command(REQUESTER, command, argument, dialog=False)
+        assert answer.status == 200 and "tick *Opens a dialog*" in answer.text and command in answer.text, answer.body

@@ -48,6 +48,12 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+NOT_A_DIALOG_COMMAND = (
+    ":warning: `{command}` opens a form, but the Chat app is not configured to let it: ask your Google Workspace"
+    " administrator to tick *Opens a dialog* for `{command}` in the Chat API's configuration."
+)
+
+
 class Event:
     """The parts of an interaction event the app reads, each defaulting to empty on a malformed event."""
 
@@ -173,7 +179,11 @@ class ChatApp:
             return {}
         log.info("chat %s from %s", event.type if not event.command else event.command, event.user)
         if event.type == "MESSAGE":
-            return self._message(event)
+            out = self._message(event)
+            if (out.get("actionResponse") or {}).get("type") == "DIALOG" and not event.dialog:
+                # Chat would show an error: the command is not configured to open a dialog. Say how to fix it.
+                return self._reply(event, Reply(NOT_A_DIALOG_COMMAND.format(command=clean(event.command or "")[:40])))
+            return out
         if event.type == "CARD_CLICKED":
             if event.dialog and event.dialog_type == "SUBMIT_DIALOG":
                 return self._submitted(event)

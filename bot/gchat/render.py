@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from bot.emoji import emojize
 from commands.context import Reply
+from flows import actions
 from flows.messages import Button, Message, esc
 from flows.policy import Policy
 
@@ -81,11 +82,20 @@ def split(neutral: str, limit: int = MAX_TEXT) -> list[str]:
     return parts
 
 
+# Buttons whose click opens a form (a Chat dialog).
+OPENS_A_DIALOG = frozenset({actions.DECLINE, actions.CHECKIN_EXTEND, actions.ALERT_SAFE, actions.CONFIDENTIAL})
+# Slash commands that must be configured in the Chat console with "Opens a dialog" (README).
+COMMANDS_OPENING_A_DIALOG = ("/visit", "/visitsafe", "/confidential")
+
+
 def _button(button: Button) -> dict[str, Any]:
     widget: dict[str, Any] = {
         "text": _cut(button.label, 40),
         "onClick": {"action": {"function": button.action_id, "parameters": [{"key": "value", "value": button.value}]}},
     }
+    if button.action_id in OPENS_A_DIALOG:
+        # Chat opens a dialog only for a button that says so (and then only a dialog may answer its click).
+        widget["onClick"]["action"]["interaction"] = "OPEN_DIALOG"
     if button.style == "primary":
         widget["type"] = "FILLED"
     elif button.style == "danger":

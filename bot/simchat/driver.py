@@ -7,6 +7,7 @@ import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
+from bot.gchat.render import COMMANDS_OPENING_A_DIALOG, OPENS_A_DIALOG
 from bot.simchat.server import ChatMessage, SimChat
 from bot.simslack.driver import Response as SlackResponse
 
@@ -22,6 +23,9 @@ class Response(SlackResponse):
         """The answer's text and its cards' words, one item per line, as the person sees them; or ''."""
         if not isinstance(self.body, dict):
             return self.body or ""
+        status = ((self.body.get("actionResponse") or {}).get("dialogAction") or {}).get("actionStatus") or {}
+        if status:
+            return str(status.get("userFacingMessage") or "")  # a dialog closed with a notice
         shown = ChatMessage(name="reply/messages/0", space="reply", text=str(self.body.get("text") or ""),
                             cards_v2=self.body.get("cardsV2") or [], create_time="")
         return shown.plain()
@@ -57,9 +61,12 @@ class ChatDriver:
 
     # ----- events -----
 
-    def command(self, user: str, name: str, argument: str = "", space: str | None = None, *, dialog: bool = False) -> Response:
+    def command(self, user: str, name: str, argument: str = "", space: str | None = None, *, dialog: bool | None = None) -> Response:
         """A slash command (`/out 2h`): a MESSAGE with the slash-command annotation, in the user's DM by default;
-        `dialog`: a command configured to open a dialog (isDialogEvent, REQUEST_DIALOG)."""
+        `dialog`: a command configured to open a dialog (isDialogEvent, REQUEST_DIALOG); by default, as the
+        README says to configure them."""
+        if dialog is None:
+            dialog = name in COMMANDS_OPENING_A_DIALOG
         command_id = _command_id(name)
         text = f"{name} {argument}".rstrip()
         message = self._message(user, space, text)
@@ -81,10 +88,14 @@ class ChatDriver:
         """A plain message to the app (in the user's DM by default)."""
         return self.send(self._event("MESSAGE", user, space, message={**self._message(user, space, text), "argumentText": text}))
 
-    def click(self, user: str, function: str, value: str, space: str | None = None, message_name: str | None = None) -> Response:
-        """A button click: CARD_CLICKED with common.invokedFunction and common.parameters {"value": …}."""
+    def click(self, user: str, function: str, value: str, space: str | None = None, message_name: str | None = None,
+              *, dialog: bool | None = None) -> Response:
+        """A button click: CARD_CLICKED with common.invokedFunction and common.parameters {"value": …};
+        a button that opens a dialog (interaction OPEN_DIALOG) arrives as a dialog request."""
         event = self._event("CARD_CLICKED", user, space, common={"invokedFunction": function, "parameters": {"value": value}})
         event["action"] = {"actionMethodName": function, "parameters": [{"key": "value", "value": value}]}
+        if dialog if dialog is not None else function in OPENS_A_DIALOG:
+            event.update(isDialogEvent=True, dialogEventType="REQUEST_DIALOG")
         if message_name:
             event["message"] = {"name": message_name}
         return self.send(event)
@@ -124,6 +135,14 @@ class ChatDriver:
 
     def send(self, event: dict[str, Any], token: str | None = None, authorization: str | None = None) -> Response:
         """POST an event; `token` replaces the minted one, `authorization` the whole header ('' sends none)."""
+        answer = self._post(event, token, authorization)
+        kind = ((answer.body or {}).get("actionResponse") or {}).get("type") if isinstance(answer.body, dict) else None
+        if kind == "DIALOG" and not event.get("isDialogEvent"):
+            # Real Chat shows an error instead: a dialog may only answer a command or button that asked for one.
+            raise AssertionError(f"a dialog in answer to an event that did not request one: {event.get('type')}")
+        return answer
+
+    def _post(self, event: dict[str, Any], token: str | None, authorization: str | None) -> Response:
         body = json.dumps(event).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "Google-Dynamite"}
         header = authorization if authorization is not None else f"Bearer {token or self.sim.mint_token(self.audience)}"
