@@ -218,9 +218,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     settings = _settings()
     policy = _policy(settings.visitsafe_config)
     if policy.platform == "google_chat":
-        print("visitsafe doctor checks Slack only: nothing was checked for Google Chat. Send /visits to the app in Chat,"
-              " and see /healthz for the outbox.", file=sys.stderr)
-        return 2
+        return _chat_doctor(settings, policy)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     found = Doctor(WebClient(token=token, base_url=settings.api_url, timeout=10), policy).run()
     for problem in found.problems:
@@ -230,6 +228,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
               f" everyone {policy.school}'s policy names is an active person, and everyone it alerts can be sent a direct message.")
         return 0
     print(f"visitsafe doctor: {len(found.problems)} problem{'s' if len(found.problems) != 1 else ''} (Slack: {found.slack}): alerts may not reach everyone.", file=sys.stderr)
+    return 1
+
+
+def _chat_doctor(settings: Settings, policy: Policy) -> int:
+    """On Google Chat: everyone an approval or alert must reach has a direct message with the app."""
+    from bot.gchat.doctor import chat_problems
+    from bot.gchat.messenger import ChatMessenger
+
+    if not settings.google_application_credentials:
+        print("visitsafe doctor: GOOGLE_APPLICATION_CREDENTIALS is not set: the service account key VisitSafe sends with.", file=sys.stderr)
+        return 2
+    messenger = ChatMessenger.from_service_account_file(str(settings.google_application_credentials), settings.chat_api_url)
+    problems = chat_problems(messenger, policy)
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    if not problems:
+        print(f"OK: everyone {policy.school}'s policy must reach has added VisitSafe in Google Chat.")
+        return 0
+    print(f"visitsafe doctor: {len(problems)} problem{'s' if len(problems) != 1 else ''}: alerts may not reach everyone directly.", file=sys.stderr)
     return 1
 
 

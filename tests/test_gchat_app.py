@@ -366,3 +366,22 @@ def test_forms_open_only_where_chat_allows_a_dialog(chat):
     for command, argument in (("/visitsafe", "duress"), ("/visit", "")):
         answer = chat.driver.command(REQUESTER, command, argument, dialog=False)
         assert answer.status == 200 and "tick *Opens a dialog*" in answer.text and command in answer.text, answer.body
+
+
+def test_doctor_on_chat_lists_who_has_not_added_the_app(chat, tmp_path):
+    import yaml
+
+    from tests.chatspace import chat_policy_data
+    from tests.test_cli import visitsafe
+
+    policy = tmp_path / "doctor.yml"
+    policy.write_text(yaml.safe_dump(chat_policy_data()))
+    env = {"VISITSAFE_CONFIG": str(policy), "VISITSAFE_DB": str(tmp_path / "d.db"),
+           "GOOGLE_APPLICATION_CREDENTIALS": str(chat.sim.write_service_account()), "GOOGLE_CHAT_API_URL": chat.sim.base_url}
+    healthy = visitsafe("doctor", env=env)
+    assert healthy.returncode == 0 and "OK: everyone" in healthy.stdout, healthy.stdout + healthy.stderr
+    chat.sim.no_dm_for(DSL)
+    found = visitsafe("doctor", env=env)
+    assert found.returncode == 1
+    [line] = [line for line in found.stdout.splitlines() if line.startswith("PROBLEM")]
+    assert f"roles.dsl: {DSL} has not added VisitSafe in Google Chat" in line and "start a chat with it" in line
