@@ -122,6 +122,9 @@ class Dispatcher:
                     return delivered
 
     def _supersede(self) -> None:
+        # Checked on a read first: every drain passes here, and the write lock is only worth taking to drop something.
+        if not self.store.read().finished_alerts():
+            return
         with self.store.transaction() as tx:
             dropped = tx.supersede_finished(self.clock())
         for row_id, visit_id in dropped:

@@ -600,16 +600,20 @@ class Tx:
     def supersede_finished(self, now: datetime) -> list[tuple[int, int]]:
         """Undelivered alerts about visits now over (an emergency's only once a responder confirmed safe) are
         dropped as 'superseded', each with an audit event; returns (outbox id, visit id) of each."""
-        rows = self.db.conn.execute(
+        rows = self.finished_alerts()
+        for row_id, visit_id in rows:
+            self.db.conn.execute("UPDATE outbox SET status = 'superseded' WHERE id = ?", [row_id])
+            self.audit("visitsafe", "alert_superseded", now, visit_id, outbox=row_id)
+        return rows
+
+    def finished_alerts(self) -> list[tuple[int, int]]:
+        """(outbox id, visit id) of undelivered alerts about visits now over (an emergency's only once confirmed safe)."""
+        return [(row_id, visit_id) for row_id, visit_id in self.db.conn.execute(
             f"SELECT o.id, o.visit_id FROM outbox AS o JOIN visits AS v ON v.id = o.visit_id"
             f" WHERE o.alert = 1 AND o.status IN {UNDELIVERED} AND json_extract(o.payload, '$.replaces') IS NULL"
             " AND v.state IN ('returned', 'closed')"
             " AND (json_extract(v.watch, '$.safe_by') IS NOT NULL OR o.key NOT LIKE 'alert:%:sos%')"
-        ).fetchall()
-        for row_id, visit_id in rows:
-            self.db.conn.execute("UPDATE outbox SET status = 'superseded' WHERE id = ?", [row_id])
-            self.audit("visitsafe", "alert_superseded", now, visit_id, outbox=row_id)
-        return [(row_id, visit_id) for row_id, visit_id in rows]
+        )]
 
     def superseded(self, ref: str) -> bool:
         """Whether the alert named `ref` was dropped as superseded (so an update of it has nothing to rewrite)."""
