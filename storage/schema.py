@@ -257,3 +257,102 @@ def _chat(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0016_after_visit")
+def _after_visit(db: Database) -> None:
+    """The back half of a visit (issue 14) and drills (issue 15): one schema several features share.
+
+    Free text (`detail`, `notes`, `why`, a cleared flag's reason) is personal data and is purged after the
+    policy's retention; the kinds, times and ids the governors' report counts are kept.
+    """
+    db.executescript(
+        """
+        -- What the visitor said about a visit after /back: one outcome per visit, enforced by the key.
+        CREATE TABLE outcomes (
+            visit_id INTEGER PRIMARY KEY REFERENCES visits(id),
+            outcome TEXT NOT NULL,             -- no_concerns, nobody_home, concern, incident, left_unsafe, allegation
+            given_by TEXT NOT NULL,            -- user id
+            given_at REAL NOT NULL,
+            card TEXT,                         -- nobody_home: the card left (contact, appointment, message)
+            debrief_offered_at REAL,           -- incident: the DSL debrief offered ...
+            debrief_answer TEXT,               -- ... and the visitor's answer (yes, no), when given
+            debrief_answered_at REAL
+        );
+        CREATE INDEX outcomes_given ON outcomes(given_at);
+
+        -- Safeguarding reports: a /concern during a visit, or the form behind an outcome (concern, incident,
+        -- left_unsafe, allegation). `detail` is the form's answers as JSON, purged after retention.
+        CREATE TABLE concerns (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER REFERENCES visits(id),
+            kind TEXT NOT NULL,                -- concern, incident, left_unsafe, allegation
+            raised_by TEXT NOT NULL,
+            raised_at REAL NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            purged_at REAL
+        );
+        CREATE INDEX concerns_visit ON concerns(visit_id);
+        CREATE INDEX concerns_raised ON concerns(raised_at);
+
+        -- Recording a visit on the school's system (CPOMS) within the policy's record_deadline: the sweep's timers.
+        CREATE TABLE records (
+            visit_id INTEGER PRIMARY KEY REFERENCES visits(id),
+            owner TEXT NOT NULL,               -- who should record it (the visitor)
+            due_at REAL NOT NULL,              -- returned + record_deadline
+            remind_at REAL NOT NULL,           -- returned + record_deadline / 2
+            reminded_at REAL,                  -- the reminder was queued (once)
+            escalated_at REAL,                 -- the DSL was told (once)
+            recorded_at REAL,
+            recorded_by TEXT
+        );
+        CREATE INDEX records_open ON records(remind_at) WHERE recorded_at IS NULL;
+
+        -- Referrals to another agency, logged from a visit's record.
+        CREATE TABLE referrals (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER REFERENCES visits(id),
+            agency TEXT NOT NULL,
+            referred_on REAL NOT NULL,
+            referred_by TEXT NOT NULL,
+            consent INTEGER NOT NULL,          -- the family consented (1) or not (0)
+            follow_up_on REAL,                 -- a reminder goes to referred_by on this day
+            follow_up_reminded_at REAL,
+            notes TEXT,
+            logged_at REAL NOT NULL,
+            purged_at REAL
+        );
+        CREATE INDEX referrals_visit ON referrals(visit_id);
+        CREATE INDEX referrals_follow_up ON referrals(follow_up_on) WHERE follow_up_reminded_at IS NULL;
+
+        -- Information passed to another member of staff (Tees Valley 4.3).
+        CREATE TABLE shares (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER REFERENCES visits(id),
+            shared_by TEXT NOT NULL,
+            shared_with TEXT NOT NULL,
+            shared_at REAL NOT NULL,
+            why TEXT NOT NULL,
+            logged_at REAL NOT NULL,
+            purged_at REAL
+        );
+        CREATE INDEX shares_visit ON shares(visit_id);
+
+        -- Vulnerable Children's Meetings held (Tees Valley): each starts the next period.
+        CREATE TABLE meetings (
+            id INTEGER PRIMARY KEY,
+            held_at REAL NOT NULL,
+            marked_by TEXT NOT NULL
+        );
+
+        -- The register keeps its history: what it was set on (for people to read), and who cleared it, when, why.
+        ALTER TABLE register ADD COLUMN label TEXT;
+        ALTER TABLE register ADD COLUMN cleared_by TEXT;
+        ALTER TABLE register ADD COLUMN clear_note TEXT;
+        ALTER TABLE register ADD COLUMN visit_id INTEGER;   -- the visit whose outcome set it, if any
+        CREATE INDEX register_open ON register(created_at) WHERE cleared_at IS NULL;
+
+        -- A drill (issue 15): a marked test visit that runs the real ladder and never counts as a real event.
+        ALTER TABLE visits ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;
+        """
+    )
