@@ -29,10 +29,19 @@ def _settings() -> Settings:
 
 def _policy(path: Path, example: bool = False) -> Policy:
     try:
-        return load_policy(path, example=example)
+        policy = load_policy(path, example=example)
     except PolicyError as exc:
         print(f"visitsafe: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    # Every mobile is parsed now (phonenumbers, UK by default): a bad one is found here, not when an SMS must go.
+    from bot.notify.numbers import bad_mobiles
+
+    problems = bad_mobiles(policy)
+    for problem in problems:
+        print(f"visitsafe: {path}: {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(2)
+    return policy
 
 
 def missing_tokens_message(missing: list[str], socket_mode: bool) -> str:

@@ -19,6 +19,7 @@ EMOJI = {
     "walking": "\U0001f6b6",
     "wave": "\U0001f44b",
     "warning": "\u26a0\ufe0f",
+    "iphone": "\U0001f4f1",
     "white_check_mark": "\u2705",
     "white_circle": "\u26aa",
     "x": "\u274c",

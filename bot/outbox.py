@@ -9,7 +9,7 @@ from typing import Callable, Protocol
 
 from commands.logsafe import log_failure
 from flows.messages import Message
-from storage.store import Delivery, Store
+from storage.store import Delivery, Store, Tx
 
 log = logging.getLogger("visitsafe.outbox")
 
@@ -84,8 +84,11 @@ class Dispatcher:
         messenger: Messenger,
         clock: Callable[[], datetime],
         may_send: Callable[[], bool] = lambda: True,
+        on_sent: Callable[[Tx, Delivery], None] | None = None,
     ):
         self.store = store
+        # Run in the transaction that marks a message sent (e.g. an SMS gone: the chat copies waiting say so).
+        self.on_sent = on_sent
         # Only the process holding the sweep lease sends, so two instances never send one message twice.
         self.may_send = may_send
         self.messenger = messenger
@@ -149,7 +152,7 @@ class Dispatcher:
                 found = self._find(due) if due.in_flight and message.key else None
                 if found is not None:
                     channel, message_ts = found
-                    log.warning("outbox %s: found in Slack after an interrupted send; not sent again", due.id)
+                    log.warning("outbox %s: found where it was sent after an interrupted send; not sent again", due.id)
                 else:
                     if alert:
                         # Its own short transaction before the post: after a crash we look before posting again.
@@ -192,6 +195,8 @@ class Dispatcher:
         # Marked sent in its own short transaction right after the API answers.
         with self.store.transaction() as tx:
             tx.mark_sent(due.id, self.clock(), message.ref, channel, message_ts)
+            if self.on_sent is not None:
+                self.on_sent(tx, due)
         if alert:
             # Ids only: an alert's text carries names, addresses and numbers.
             log.info("outbox %s: alert about visit %s delivered to %s", due.id, due.visit_id, message.to)

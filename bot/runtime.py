@@ -33,6 +33,7 @@ from bot.wakeup import WakeUp
 from commands.clocksteps import clock_stepped
 from commands.context import Ctx
 from commands.safety import record_direct_sos
+from commands.texts import arm_texts
 from commands.sweep import LEASE, escalate_directly, fall_back, holds_lease, sweep
 from commands.wakeup import missed_between, next_due_moment
 from flows.policy import Policy, Role
@@ -114,9 +115,29 @@ class Runtime:
             self._build_chat(settings)
         else:
             self._build_slack(settings, process_before_response)
+        self._wire_notify(settings)
         # The wake-up runs the sweep the moment a timer falls due; the periodic tick is the safety net.
         self.wakeup = WakeUp(self._next_due, lambda: self.tick(woken=True), clock, self.monotonic)
         self.ctx.wake = self._committed
+
+    def _wire_notify(self, settings: Settings) -> None:
+        """SMS and email through GOV.UK Notify beside the chat, when NOTIFY_API_KEY is set (the policy's notify: needs it)."""
+        from bot.notify.messenger import NotifyMessenger, NotifyWatch, Routed
+
+        key = settings.notify_api_key.get_secret_value() if settings.notify_api_key else None
+        if self.policy.notify is not None and not key:
+            raise ValueError("the policy has a notify: section (SMS through GOV.UK Notify) but NOTIFY_API_KEY is not set")
+        self.notify_watch = NotifyWatch() if key else None
+        notify = NotifyMessenger(key, settings.notify_base_url, self.policy, self.store.install_id(), self.notify_watch) if key else None
+        self.dispatcher.messenger = Routed(self.dispatcher.messenger, notify)
+        self.dispatcher.on_sent = self._text_sent
+
+    def _text_sent(self, tx: Any, due: Any) -> None:
+        """An SMS or email has gone: every chat alert of the visit still waiting says where it is already being handled."""
+        from flows.textalerts import is_text, sent_note
+
+        if due.visit_id is not None and is_text(due.message.to):
+            tx.note_waiting_alerts(due.visit_id, sent_note(due.message, self.clock(), self.policy))
 
     @property
     def on_chat(self) -> bool:
@@ -216,7 +237,7 @@ class Runtime:
                 done = sweep(self.ctx, self.holder)
                 self.dispatcher.drain()
                 # An alert refused outright just now goes to its other audiences in this same tick.
-                if not done.get("skipped") and fall_back(self.ctx):
+                if not done.get("skipped") and fall_back(self.ctx) + arm_texts(self.ctx):
                     self.dispatcher.drain()
             except Exception as exc:  # noqa: BLE001 - a failed tick must not stop the next one; /healthz shows its age
                 log_failure(log, "sweep", exc)
@@ -377,6 +398,9 @@ class Runtime:
             status["setup_problems"] = list(self.slack.problems)
             if status["slack"] != OK or status["setup_problems"]:
                 healthy = False
+        if self.notify_watch is not None:
+            # Notify's last answer as a code (e.g. "400 invalid_recipient"); which text waits is in waiting_alerts.
+            status["notify"] = {"state": self.notify_watch.state, "sent": self.notify_watch.sent, "failures": self.notify_watch.failures}
         if self.db_unwritable or not fresh or status["clock"]["degraded"] or status["late_steps"] or status["outbox"]["late"] or status["outbox"]["failed"] or stuck:
             healthy = False
         status["status"] = "ok" if healthy else "degraded"

@@ -1,6 +1,7 @@
 """Deployment settings from the environment (secrets never live in files)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -10,6 +11,10 @@ SLACK_API = "https://slack.com/api/"
 # Slack's token prefixes, joined here so that no literal in the repository looks like a token to a secret scanner.
 BOT_PREFIX, APP_PREFIX = "xo" "xb-", "xa" "pp-"
 GOOGLE_CHAT_API = "https://chat.googleapis.com/"
+# GOV.UK Notify's API; tests point NOTIFY_BASE_URL at a loopback fake.
+NOTIFY_API = "https://api.notifications.service.gov.uk"
+# A Notify API key: its name, then the service id and the secret, two UUIDs.
+NOTIFY_KEY = re.compile(r".+-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Where Google publishes the keys that sign Chat's bearer tokens, per audience type (see bot/gchat/auth.py).
 GOOGLE_CHAT_CERTS = "https://www.googleapis.com/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com"
 GOOGLE_OAUTH2_CERTS = "https://www.googleapis.com/oauth2/v1/certs"
@@ -44,6 +49,19 @@ class Settings(BaseSettings):
     visitsafe_config: Path = Path("visitsafe.yml")
     visitsafe_db: Path = Path("visitsafe.db")
     port: int = Field(default=3000, ge=1, le=65535)
+    # GOV.UK Notify (SMS and email): API keys > Create an API key, in the Notify service's settings.
+    notify_api_key: SecretStr | None = None
+    notify_base_url: str = NOTIFY_API
+
+    @field_validator("notify_api_key", mode="before")
+    @classmethod
+    def _notify_key(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not NOTIFY_KEY.fullmatch(value.strip()):
+            # Never echo the key: say what shape it should have.
+            raise ValueError("is not a GOV.UK Notify API key, which is its name then two ids: name-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx-xxxxxxxx-xxxx-...")
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("google_chat_audience", "google_application_credentials", mode="before")
     @classmethod

@@ -9,7 +9,8 @@ from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
 from commands.request import purge_drafts
-from flows import alerts, notices, watch
+from commands.texts import arm_texts, queue_texts
+from flows import alerts, notices, textalerts, watch
 from flows.messages import Message, esc, where
 from flows.retention import purge
 from flows.visit import NotAllowed, Visit, expire, expire_unstarted
@@ -127,6 +128,7 @@ def _escalate_one(
         note = watch.clock_ahead_note(timedelta(seconds=offset[0]), offset[1], ctx.policy)
         messages = [replace(message, notes=(*message.notes, note)) for message in messages]
     queued = tx.send(messages, now, visit.id)
+    queued += queue_texts(ctx, tx, visit, alarms, now, phones.get)
     # Alerts sent straight to Slack while the database was read-only are marked sent, not sent again.
     mark_sent_directly(ctx.direct, tx, messages, now)
     return queued
@@ -168,7 +170,7 @@ def fall_back(ctx: Ctx) -> int:
     queued = 0
     with ctx.store.transaction() as tx:
         for row_id, visit_id, message in tx.undelivered_alerts(now - limit):
-            copies = [
+            copies = textalerts.fallback_copies(message, ctx.policy) if textalerts.is_text(message.to) else [
                 Message(
                     to=destination,
                     text=f":warning: This alert could not be delivered to {where(message.to)} for {int(limit / timedelta(seconds=1))} s,"
@@ -207,7 +209,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     """One tick, if this process holds the lease: everything due is handled; safe to run any number of times."""
     if not holds_lease(ctx, holder):
         return {"skipped": 1}
-    done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "purged": purge_expired(ctx)}
+    done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "texts": arm_texts(ctx), "purged": purge_expired(ctx)}
     done["drafts"] = purge_drafts(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())

@@ -12,7 +12,7 @@ from flows import actions
 from flows.audiences import destinations
 from flows.messages import Button, Message, esc, mention
 from flows.notices import board, clock, due, people
-from flows.policy import Policy
+from flows.policy import Policy, text_audience
 from flows.request import TRAVEL_MODES
 from flows.visit import Visit
 from flows.watch import Alarm, as_the_team_sees, overdue_minutes, signed_in_during_emergency
@@ -142,6 +142,8 @@ def tier_messages(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, pho
     team_why = why(len(visit.team) > 1)
     messages: list[Message] = []
     for audience in tier.notify:
+        if text_audience(audience):
+            continue  # SMS and email: flows/textalerts.py
         for to in destinations(audience, visit, policy):
             key = f"alert:{visit.id}:e{visit.watch.episode}:t{alarm.tier}:{to}"
             if audience in ("visitor", "companions"):

@@ -42,6 +42,15 @@ CHANNEL_AUDIENCES = ("office", "safeguarding")
 PERSON_AUDIENCES = ("visitor", "companions")
 ROLE_AUDIENCES = tuple(r.value for r in Role if r is not Role.office)
 AUDIENCES = CHANNEL_AUDIENCES + PERSON_AUDIENCES + ROLE_AUDIENCES
+# A tier may also text or email a role's holders through GOV.UK Notify: `sms:dsl`, `email:head`, `sms:office`.
+TEXT_CHANNELS = ("sms", "email")
+TEXT_AUDIENCES = tuple(f"{kind}:{role.value}" for kind in TEXT_CHANNELS for role in Role)
+
+
+def text_audience(audience: str) -> tuple[str, Role] | None:
+    """("sms" or "email", the role) for a text audience like `sms:dsl`; None for a chat audience."""
+    kind, _, role = audience.partition(":")
+    return (kind, Role(role)) if audience in TEXT_AUDIENCES else None
 
 
 def _duration(value: Any) -> timedelta:
@@ -217,17 +226,50 @@ class Tier(_Strict):
     @field_validator("notify")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [a for a in value if a not in AUDIENCES]
+        unknown = [a for a in value if a not in AUDIENCES and a not in TEXT_AUDIENCES]
         if unknown:
-            raise ValueError(f"unknown audience {unknown[0]!r}: use {', '.join(AUDIENCES)}")
+            raise ValueError(
+                f"unknown audience {unknown[0]!r}: use {', '.join(AUDIENCES)},"
+                f" or sms:<role> / email:<role> with a role among {', '.join(r.value for r in Role)}"
+            )
         return value
 
 
+def _email(value: str | None) -> str | None:
+    if value is not None and not EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an email address, which looks like name@school.org.uk")
+    return value
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+HOW_TO_COPY_TEMPLATE = "in GOV.UK Notify, open Templates, choose the template and copy its Template ID"
+
+
+def _template_id(value: str, info: ValidationInfo) -> str:
+    if _placeholder(value, info, HOW_TO_COPY_TEMPLATE) or UUID.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not a GOV.UK Notify template id, which looks like 8a6c2d1e-0b4f-4c6e-9d1a-2f3b4c5d6e7f: {HOW_TO_COPY_TEMPLATE}")
+
+
+TemplateId = Annotated[str, AfterValidator(_template_id)]
+
+
+class Notify(_Strict):
+    """GOV.UK Notify templates (by id) for the ladder's SMS and email; the API key is NOTIFY_API_KEY, never here."""
+
+    # A text message template whose whole body is ((message)).
+    sms_template: TemplateId
+    # An email template with subject ((subject)) and body ((message)); needed only for email: audiences.
+    email_template: TemplateId | None = None
+
+
 class StaffMember(_Strict):
-    """A staff directory entry used when a chat profile has no phone number."""
+    """A staff directory entry: a name, and a mobile when a chat profile has none; SMS and email go only from here."""
 
     name: str | None = None
     mobile: str | None = None
+    email: Annotated[str | None, AfterValidator(_email)] = None
 
 
 DEFAULT_CHECKLIST = (
@@ -266,6 +308,10 @@ class Policy(_Strict):
     ack_pause: Duration = timedelta(minutes=15)
     repeat_interval: Duration = timedelta(minutes=15)
     delivery_fallback_after: Duration = timedelta(seconds=60)
+    # GOV.UK Notify: with it, an alert chat has not delivered within delivery_fallback_after also goes by SMS.
+    notify: Notify | None = None
+    # A tier nobody has acknowledged this long after it fired also goes by SMS to its people (needs notify).
+    sms_after: Duration | None = None
     record_deadline: Duration = timedelta(hours=24)
     retention: Duration = timedelta(days=365)
     safety_checklist: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKLIST))
@@ -366,7 +412,7 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     elif names:
         model = {
             "channels": Channels, "roles": Roles, "approvals": Approvals,
-            "visiting_hours": VisitingHours, "escalation": Tier,
+            "visiting_hours": VisitingHours, "escalation": Tier, "notify": Notify,
         }.get(names[0], Policy)
         if names[0] == "approvals" and len(names) > 1:
             model = ApprovalRule
@@ -406,9 +452,33 @@ def _nobody_holds(policy: Policy) -> str | None:
         for audience in tier.notify:
             if audience in ROLE_AUDIENCES and not policy.roles.holders(audience):
                 return f"escalation tier {number}: the role {audience!r} holds nobody, so this tier would alert no one in it: add a user id under roles.{audience}"
+            texted = _text_audience_problem(policy, audience)
+            if texted:
+                return f"escalation tier {number}: {texted}"
+    if policy.sms_after is not None and policy.notify is None:
+        return "sms_after: needs a notify: section with the sms_template id (GOV.UK Notify sends the SMS)"
     for audience in policy.board:
         if audience in ROLE_AUDIENCES and not policy.roles.holders(audience):
             return f"board: the role {audience!r} holds nobody: add a user id under roles.{audience}"
+    return None
+
+
+def _text_audience_problem(policy: Policy, audience: str) -> str | None:
+    """Why a tier's `sms:`/`email:` audience could not reach its people, or None."""
+    texted = text_audience(audience)
+    if texted is None:
+        return None
+    kind, role = texted
+    template = "sms_template" if kind == "sms" else "email_template"
+    if policy.notify is None or getattr(policy.notify, template) is None:
+        return f"{audience!r} needs notify.{template}, the GOV.UK Notify template id to send it with"
+    if not policy.roles.holders(role):
+        return f"the role {role.value!r} holds nobody, so {audience!r} would reach no one: add a user id under roles.{role.value}"
+    field = "mobile" if kind == "sms" else "email"
+    for user in policy.roles.holders(role):
+        entry = policy.staff.get(user)
+        if entry is None or not getattr(entry, field):
+            return f"{audience!r} reaches {user}, who has no {field} in the staff directory: add staff.{user}.{field}"
     return None
 
 

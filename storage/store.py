@@ -784,6 +784,65 @@ class Tx:
         """An alert's fallback copies are queued; never queue them again."""
         self.db.conn.execute("UPDATE outbox SET fell_back = 1 WHERE id = ?", [row_id])
 
+    # Text messages (SMS, email) ----------------------------------------------
+
+    def stand_by(self, messages: list[Message], now: datetime, visit_id: int) -> int:
+        """Queue alerts that wait on standby: sent only if arm_texts() finds their tier not delivered or not acknowledged."""
+        queued = 0
+        for message in messages:
+            queued += self.db.conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, visit_id, target, payload, created_at, next_attempt_at, alert, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1, 'standby')",
+                [message.key, visit_id, message.to, message_to_json(message), ts(now), ts(now)],
+            ).rowcount
+        return queued
+
+    def arm_texts(self, now: datetime, undelivered_before: datetime, unacknowledged_before: datetime | None) -> list[tuple[int, int, str]]:
+        """Standby texts of live visits whose tier has a chat alert refused or waiting since `undelivered_before`, or that
+        nobody has acknowledged since it fired and before `unacknowledged_before`: queued now. (id, visit id, why) each."""
+        rows = self.db.conn.execute(
+            "SELECT s.id, s.visit_id, s.created_at, s.key, json_extract(v.watch, '$.ack_at') FROM outbox AS s"
+            " JOIN visits AS v ON v.id = s.visit_id WHERE s.status = 'standby' AND v.state NOT IN ('returned', 'closed')"
+        ).fetchall()
+        armed = []
+        for row_id, visit_id, created, key, ack_at in rows:
+            group = key[: key.index(":sms:") + 1] if ":sms:" in key else key
+            why = None
+            if created <= ts(undelivered_before) or self._refused_in(visit_id, group):
+                if self._waiting_in(visit_id, group, ts(undelivered_before)):
+                    why = "chat_undelivered"
+            if why is None and unacknowledged_before is not None and created <= ts(unacknowledged_before) and (ack_at is None or ack_at < created):
+                why = "unacknowledged"
+            if why is not None:
+                self.db.conn.execute(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'standby'",
+                    [ts(now), f"armed: {why}", row_id],
+                )
+                armed.append((row_id, visit_id, why))
+        return armed
+
+    def _chat_alerts_in(self, visit_id: int, group: str, extra: str, params: list[Any]) -> bool:
+        return self.db.conn.execute(
+            f"SELECT 1 FROM outbox WHERE visit_id = ? AND alert = 1 AND status IN {UNDELIVERED} AND substr(key, 1, ?) = ?"
+            " AND target NOT LIKE 'sms:%' AND target NOT LIKE 'email:%' AND " + extra + " LIMIT 1",
+            [visit_id, len(group), group, *params],
+        ).fetchone() is not None
+
+    def _waiting_in(self, visit_id: int, group: str, before: float) -> bool:
+        return self._chat_alerts_in(visit_id, group, "(created_at <= ? OR refused = 1)", [before])
+
+    def _refused_in(self, visit_id: int, group: str) -> bool:
+        return self._chat_alerts_in(visit_id, group, "refused = 1", [])
+
+    def note_waiting_alerts(self, visit_id: int, note: str) -> int:
+        """Add a note to every chat alert of a visit still waiting to be delivered (e.g. it has gone by SMS meanwhile)."""
+        return self.db.conn.execute(
+            f"UPDATE outbox SET payload = json_insert(payload, '$.notes[#]', ?) WHERE visit_id = ? AND alert = 1"
+            f" AND status IN {UNDELIVERED} AND target NOT LIKE 'sms:%' AND target NOT LIKE 'email:%'"
+            " AND json_extract(payload, '$.replaces') IS NULL",
+            [note, visit_id],
+        ).rowcount
+
     def set_duress(self, user: str, salt: bytes, digest: bytes, now: datetime) -> None:
         """Store (or replace) a member of staff's duress word hash."""
         self.db.conn.execute(
