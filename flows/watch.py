@@ -39,7 +39,8 @@ def tier_due_at(visit: Visit, index: int) -> datetime:
 
 def _repeat_due_at(visit: Visit, policy: Policy) -> datetime | None:
     w = visit.watch
-    if w.last_alarm_at is None:
+    # A drill ends after its last tier (commands.drill reports it): it never repeats.
+    if w.last_alarm_at is None or visit.drill:
         return None
     if w.fire_now:
         return w.last_alarm_at
