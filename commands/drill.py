@@ -8,7 +8,7 @@ from commands.context import CommandError, Ctx, Reply
 from flows import drill
 from flows.messages import Message, mention
 from flows.notices import clock
-from flows.visit import NotAllowed, Visit
+from flows.visit import LIVE, NotAllowed, Visit
 from flows.watch import RESPONDERS, Alarm
 from storage import drills
 from storage.store import Tx
@@ -118,7 +118,8 @@ def end_drills(ctx: Ctx) -> int:
     with ctx.store.transaction() as tx:
         for running in drills.running(tx):
             visit = tx.visit(running.visit_id)
-            if visit is not None and drill.finished(visit, now, running.wait):
+            # Also a drill visit ended some other way (e.g. a forged "Reached, safe"): it must not block the next drill.
+            if visit is not None and (visit.state not in LIVE or drill.finished(visit, now, running.wait)):
                 _finish(ctx, tx, visit, now, stopped_by=None)
                 ended += 1
     return ended

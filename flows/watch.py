@@ -111,6 +111,9 @@ def advance(visit: Visit, now: datetime, policy: Policy) -> tuple[Visit, list[Al
 
 
 def _live(visit: Visit) -> None:
+    if visit.drill:
+        # A real alert's buttons never act on a drill (only a forged click could carry a drill's id).
+        raise NotAllowed("This is a drill, not a real alert: answer it with its Seen (drill) button.")
     if visit.state not in LIVE:
         raise NotAllowed(f"This visit is {visit.state.value}: the alert is already over.")
 

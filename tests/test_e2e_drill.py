@@ -163,6 +163,10 @@ def test_only_a_dsl_or_the_head_runs_a_drill_with_a_checked_speed_up_and_can_sto
     [sos] = [m for m in ws.channel(SAFEGUARDING_CHANNEL) if "SOS" in m.plain()]
     assert "DRILL" not in sos.plain() and "not on a recorded visit" in sos.plain()
     later(ws, 20)  # tiers 1 and 2 have gone out
+    # A forged real-alert button carrying the drill's id changes nothing.
+    for action in ("alert_ack", "alert_no_answer"):
+        ws.driver.action(OFFICE, action, "1", channel=OFFICE_CHANNEL)
+        assert "This is a drill, not a real alert" in ws.sim.ephemerals(OFFICE)[-1].text
     assert "DRILL* #1 stopped" in ws.driver.command(DSL, "/visitsafe", "drill stop").text
     ws.runtime.tick()
     for user in (HEAD, DSL):  # who started it, and who stopped it
