@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from bot.settings import APP_PREFIX, BOT_PREFIX, WHERE_TO_FIND, Settings
 from flows.durations import format_duration
-from flows.policy import PLACEHOLDER, Policy, PolicyError, load_policy
+from flows.policy import PLACEHOLDER, Policy, PolicyError, describe_hours, load_policy
 
 log = logging.getLogger("visitsafe")
 
@@ -210,6 +210,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     policy = _policy(path, args.example)
     ladder = ", ".join(f"{format_duration(t.after)} {'+'.join(t.notify)}" for t in policy.escalation)
     summary = f"{policy.school}; {len(policy.escalation)} escalation tiers ({ladder})."
+    if policy.office_hours is not None:
+        summary += f" Office hours {describe_hours(policy.office_hours)}; out of hours the office's tier goes to {', '.join(policy.cover)} too."
     if args.example and PLACEHOLDER in path.read_text(encoding="utf-8"):
         # Never "OK" for a file that could not alert anyone.
         print(f"{path}: valid as an example, NOT ready to run: replace every *{PLACEHOLDER} id with the real one. {summary}")

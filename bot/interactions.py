@@ -14,7 +14,7 @@ HELP = (
     "*VisitSafe*\n"
     "`/visit` request a home visit · `/out [45m|14:30]` sign out · `/checkin` I'm OK · `/extend 20m` running late ·"
     " `/next` next address of a round · `/back [home]` signed back in · `/sos [note]` emergency · `/visits` today's board ·"
-    " `/visitsafe duress` set your private duress word"
+    " `/visitsafe duress` set your private duress word · `/visitsafe drill [60]` DSL, head: test the alert ladder"
 )
 
 FAILED = Reply(

@@ -5,6 +5,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
+from commands import drill
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
@@ -12,6 +13,7 @@ from commands.request import purge_drafts
 from commands.texts import arm_texts, queue_texts
 from flows import alerts, notices, textalerts, watch
 from flows.messages import Message, esc, where
+from flows.drill import relabel
 from flows.retention import purge
 from flows.visit import NotAllowed, Visit, expire, expire_unstarted
 from storage.store import Tx
@@ -121,7 +123,9 @@ def _escalate_one(
         return 0
     messages: list[Message] = []
     for alarm in alarms:
-        messages += _alarm_messages(ctx, visit, alarm, now, phones.get)
+        made = _alarm_messages(ctx, visit, alarm, now, phones.get)
+        # The one place a drill's alerts are queued: every one labelled DRILL, with its own answer button.
+        messages += drill.dress(tx, visit, alarm, made, now) if visit.drill else made
         tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
     tx.save_watch(visit, now)
     if offset is not None:
@@ -137,7 +141,8 @@ def _escalate_one(
 def _due_messages(ctx: Ctx, visit_id: int, now: datetime) -> list[Message]:
     """What the sweep would send for one due visit now, worked out without writing anything."""
     visit = ctx.store.read().visit(visit_id)
-    if visit is None:
+    # A drill waits for the database: only real alerts take the direct path.
+    if visit is None or visit.drill:
         return []
     visit, alarms = watch.advance(visit, now, ctx.policy)
     return [m for alarm in alarms for m in _alarm_messages(ctx, visit, alarm, now, ctx.phone)]
@@ -173,8 +178,10 @@ def fall_back(ctx: Ctx) -> int:
             copies = textalerts.fallback_copies(message, ctx.policy) if textalerts.is_text(message.to) else [
                 Message(
                     to=destination,
-                    text=f":warning: This alert could not be delivered to {where(message.to)} for {int(limit / timedelta(seconds=1))} s,"
-                    f" so it comes to you too.\n{message.text}",
+                    text=relabel(
+                        f":warning: This alert could not be delivered to {where(message.to)} for {int(limit / timedelta(seconds=1))} s,"
+                        f" so it comes to you too.\n{message.text}"
+                    ),
                     fields=message.fields,
                     notes=message.notes,
                     buttons=message.buttons,
@@ -211,6 +218,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
         return {"skipped": 1}
     done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "texts": arm_texts(ctx), "purged": purge_expired(ctx)}
     done["drafts"] = purge_drafts(ctx)
+    done["drills"] = drill.end_drills(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

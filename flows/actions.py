@@ -27,3 +27,6 @@ DURESS_FORM = "duress_word"
 # The confidential conversation (issue 13 item 4).
 CONFIDENTIAL = "confidential_open"
 CONFIDENTIAL_FORM = "confidential_pick"
+
+# Ladder drills (issue 15): the one button on a drill message; its value is the drill message's id.
+DRILL_ACK = "drill_ack"

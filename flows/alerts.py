@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from flows import actions
+from flows import actions, cover
 from flows.audiences import destinations
 from flows.messages import Button, Message, esc, mention
 from flows.notices import board, clock, due, people
@@ -141,7 +141,9 @@ def tier_messages(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, pho
 
     team_why = why(len(visit.team) > 1)
     messages: list[Message] = []
-    for audience in tier.notify:
+    # Out of the office's hours its tier goes to the cover as well, with the office's message and the reason.
+    closed = cover.closed_note(visit, now, policy)
+    for audience, covering in cover.audiences(tier.notify, now, policy):
         if text_audience(audience):
             continue  # SMS and email: flows/textalerts.py
         for to in destinations(audience, visit, policy):
@@ -149,12 +151,13 @@ def tier_messages(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, pho
             if audience in ("visitor", "companions"):
                 text = f":alarm_clock: Visit #{visit.id}: you {why(True)}. Are you OK?"
                 messages.append(Message(to=to, text=text, buttons=_visitor_buttons(visit), key=key, ref=key))
-            elif audience == "office":
+            elif audience == "office" or covering:
                 text = (
                     f":warning: *OVERDUE* {_staff(visit)} {team_why} from visit #{visit.id} ({late} min ago)."
                     " Please try their mobiles, then the visit's contact number."
                 )
-                messages.append(_alert(visit, to, key, text, office_fields(visit, phones, policy), (), _handling_buttons(visit), policy))
+                notes = (closed,) if closed and (covering or policy.off_duty(audience, now)) else ()
+                messages.append(_alert(visit, to, key, text, office_fields(visit, phones, policy), notes, _handling_buttons(visit), policy))
             else:
                 if last:
                     text = (

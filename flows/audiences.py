@@ -15,4 +15,5 @@ def destinations(audience: str, visit: Visit, policy: Policy) -> list[str]:
         return [policy.channels.office]
     if audience == "safeguarding":
         return [policy.channels.safeguarding]
-    return [u for u in policy.roles.holders(Role(audience)) if u not in visit.team]
+    # A drill's "visitor" is the DSL who runs it: as a DSL they must be reached too, or the drill tests less.
+    return [u for u in policy.roles.holders(Role(audience)) if u not in visit.team or visit.drill]

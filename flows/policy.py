@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -262,6 +262,59 @@ class Notify(_Strict):
     sms_template: TemplateId
     # An email template with subject ((subject)) and body ((message)); needed only for email: audiences.
     email_template: TemplateId | None = None
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Opening hours for each weekday, Monday first; None: closed all day.
+Hours = tuple[tuple[time, time] | None, ...]
+_HOURS = re.compile(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*")
+
+
+def _days(spec: str) -> list[int]:
+    first, dash, last = str(spec).strip().lower().partition("-")
+    if first not in DAYS or (dash and last not in DAYS):
+        raise ValueError(f"{spec!r} is not a day or a range of days: write mon, tue, wed, thu, fri, sat or sun, or a range like mon-fri")
+    start, end = DAYS.index(first), DAYS.index(last if dash else first)
+    if end < start:
+        raise ValueError(f"{spec!r} runs backwards: write the earlier day first, like mon-fri")
+    return list(range(start, end + 1))
+
+
+def _office_hours(value: Any) -> Hours | None:
+    """`{mon-fri: "08:00-16:30", sat: "09:00-12:00"}` as opening hours per weekday (unlisted days: closed)."""
+    if value is None or (isinstance(value, tuple) and len(value) == 7):
+        return value
+    if not isinstance(value, dict) or not value:
+        raise ValueError('write the days and their hours, like office_hours: {mon-fri: "08:00-16:30"}')
+    week: list[tuple[time, time] | None] = [None] * 7
+    for spec, hours in value.items():
+        match = _HOURS.fullmatch(str(hours))
+        opens, closes = (parse_clock(match.group(1)), parse_clock(match.group(2))) if match else (None, None)
+        if opens is None or closes is None:
+            raise ValueError(f"{spec}: {hours!r} is not opening hours: write them like \"08:00-16:30\"")
+        if opens >= closes:
+            raise ValueError(f"{spec}: {hours!r} closes before it opens (hours must end on the same day)")
+        for day in _days(spec):
+            if week[day] is not None:
+                raise ValueError(f"{spec}: {DAYS[day]} is given hours twice")
+            week[day] = (opens, closes)
+    return tuple(week)
+
+
+def describe_hours(week: Hours) -> str:
+    """Opening hours as a person reads them: `mon-fri 08:00-16:30, sat 09:00-12:00`."""
+    parts: list[str] = []
+    day = 0
+    while day < 7:
+        hours, last = week[day], day
+        while last + 1 < 7 and week[last + 1] == hours:
+            last += 1
+        if hours is not None:
+            days = DAYS[day] if last == day else f"{DAYS[day]}-{DAYS[last]}"
+            parts.append(f"{days} {hours[0]:%H:%M}-{hours[1]:%H:%M}")
+        day = last + 1
+    return ", ".join(parts) or "closed every day"
+
+
+OfficeHours = Annotated[Hours | None, BeforeValidator(_office_hours)]
 
 
 class StaffMember(_Strict):
@@ -305,6 +358,10 @@ class Policy(_Strict):
     checkin_grace: Duration = timedelta(minutes=10)
     sweep_interval: Duration = timedelta(seconds=15)
     escalation: list[Tier] = Field(min_length=1)
+    # When the office (its channel, its tier) is there to answer; unset: always. Out of these hours a
+    # tier naming the office goes to `cover` as well (audiences as the ladder names them, e.g. [dsl]).
+    office_hours: OfficeHours = None
+    cover: list[str] = Field(default_factory=list)
     ack_pause: Duration = timedelta(minutes=15)
     repeat_interval: Duration = timedelta(minutes=15)
     delivery_fallback_after: Duration = timedelta(seconds=60)
@@ -376,6 +433,35 @@ class Policy(_Strict):
         if value is not None and value <= timedelta(0):
             raise ValueError("must be more than zero, or left out to switch check-ins off")
         return value
+
+    @field_validator("cover")
+    @classmethod
+    def _cover_audiences(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("office_hours") is None and "office_hours" not in info.data:
+            return value  # office_hours itself is wrong: that error is the one to read
+        if value and info.data.get("office_hours") is None:
+            raise ValueError('cover is set but office_hours is not, so the office counts as always open: add office_hours, like {mon-fri: "08:00-16:30"}')
+        try:
+            if value:
+                Tier(after=timedelta(0), notify=value)  # whatever a tier may notify, the cover may be
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        for audience in value:
+            if audience.rpartition(":")[2] in ("office", *PERSON_AUDIENCES):
+                raise ValueError(f"{audience!r} cannot cover for the office: name who takes its place out of hours, like [dsl] or [safeguarding]")
+        return value
+
+    def office_open(self, at: datetime) -> bool:
+        """Whether the office is there to answer at `at` (always, when the policy gives no office_hours)."""
+        if self.office_hours is None:
+            return True
+        local = at.astimezone(self.tz)
+        hours = self.office_hours[local.weekday()]
+        return hours is not None and hours[0] <= local.time().replace(tzinfo=None) < hours[1]
+
+    def off_duty(self, audience: str, at: datetime) -> bool:
+        """Whether an audience of a tier is off duty at `at`: the office (by any channel) out of its hours."""
+        return audience.rpartition(":")[2] == "office" and not self.office_open(at)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -479,6 +565,35 @@ def _text_audience_problem(policy: Policy, audience: str) -> str | None:
         entry = policy.staff.get(user)
         if entry is None or not getattr(entry, field):
             return f"{audience!r} reaches {user}, who has no {field} in the staff directory: add staff.{user}.{field}"
+# A Monday (any will do): the check walks one week of visits due back, minute by minute, in the school's zone.
+_A_MONDAY = date(2026, 1, 5)
+
+
+def _nobody_on_duty(policy: Policy) -> str | None:
+    """The first tier that, for a visit due back within visiting_hours, would reach nobody on duty."""
+    for audience in policy.cover:
+        role = audience.rpartition(":")[2]
+        if role in ROLE_AUDIENCES and not policy.roles.holders(role):
+            return f"cover: the role {role!r} holds nobody, so nobody would take the office's place: add a user id under roles.{role}"
+    if policy.office_hours is None or policy.cover:
+        return None  # with a cover, a tier whose office is closed reaches the cover too
+    responders = [(n, t) for n, t in enumerate(policy.escalation, start=1) if any(a not in PERSON_AUDIENCES for a in t.notify)]
+    start, end = policy.visiting_hours.start, policy.visiting_hours.end
+    minutes = range(start.hour * 60 + start.minute, end.hour * 60 + end.minute + 1)
+    for offset in range(7):
+        day = _A_MONDAY + timedelta(days=offset)
+        for minute in minutes:
+            due = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=policy.tz)
+            for number, tier in responders:
+                at = due + tier.after
+                if all(a in PERSON_AUDIENCES or policy.off_duty(a, at) for a in tier.notify):
+                    when = at.astimezone(policy.tz)
+                    return (
+                        f"escalation tier {number} ({', '.join(tier.notify)}) would reach nobody on duty at {when:%H:%M} on a"
+                        f" {when:%A} (a visit due back at {due:%H:%M}, within visiting_hours), because the office is closed then"
+                        f" (office_hours {describe_hours(policy.office_hours)}): name who takes the office's place out of hours,"
+                        " like cover: [dsl]"
+                    )
     return None
 
 
@@ -494,7 +609,7 @@ def parse_policy(data: Any, source: str = "policy", example: bool = False) -> Po
         policy = Policy.model_validate(data, context={"example": example, "platform": platform})
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_first_error(exc)}") from None
-    unstaffed = _nobody_holds(policy)
+    unstaffed = _nobody_holds(policy) or _nobody_on_duty(policy)
     if unstaffed:
         raise PolicyError(f"{source}: {unstaffed}")
     return policy

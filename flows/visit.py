@@ -125,6 +125,8 @@ class Visit:
     # this visit's place in the round (0 is the first).
     round_lead: int | None = None
     round_pos: int = 0
+    # A ladder drill (issue 15): a marked test visit; never a real event, never mistaken for one.
+    drill: bool = False
 
     @property
     def companions(self) -> tuple[str, ...]:

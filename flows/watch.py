@@ -39,7 +39,8 @@ def tier_due_at(visit: Visit, index: int) -> datetime:
 
 def _repeat_due_at(visit: Visit, policy: Policy) -> datetime | None:
     w = visit.watch
-    if w.last_alarm_at is None:
+    # A drill ends after its last tier (commands.drill reports it): it never repeats.
+    if w.last_alarm_at is None or visit.drill:
         return None
     if w.fire_now:
         return w.last_alarm_at
@@ -110,6 +111,9 @@ def advance(visit: Visit, now: datetime, policy: Policy) -> tuple[Visit, list[Al
 
 
 def _live(visit: Visit) -> None:
+    if visit.drill:
+        # A real alert's buttons never act on a drill (only a forged click could carry a drill's id).
+        raise NotAllowed("This is a drill, not a real alert: answer it with its Seen (drill) button.")
     if visit.state not in LIVE:
         raise NotAllowed(f"This visit is {visit.state.value}: the alert is already over.")
 

@@ -356,3 +356,43 @@ def _after_visit(db: Database) -> None:
         ALTER TABLE visits ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations(name="0022_drills")
+def _drills(db: Database) -> None:
+    """Ladder drills (issue 15): the run, each drill message the ladder sent, and who acknowledged which, when.
+
+    The drill visit itself is a row of `visits` with drill = 1; its messages are ordinary outbox rows (by key).
+    """
+    db.executescript(
+        """
+        CREATE TABLE drills (
+            visit_id INTEGER PRIMARY KEY REFERENCES visits(id),
+            started_by TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            factor INTEGER NOT NULL,           -- times compressed by this: 60 = a minute of the ladder in a second
+            window_s REAL NOT NULL,            -- after the last tier, how long acknowledgements are awaited
+            ended_at REAL,
+            stopped_by TEXT                    -- who stopped it early (NULL: it ran through every tier)
+        );
+        CREATE INDEX drills_running ON drills(started_at) WHERE ended_at IS NULL;
+
+        -- One row per message a drill tier queued: its button carries this id, so an answer names its message.
+        CREATE TABLE drill_messages (
+            id INTEGER PRIMARY KEY,
+            visit_id INTEGER NOT NULL REFERENCES visits(id),
+            tier INTEGER NOT NULL,
+            target TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,          -- the outbox row's key
+            queued_at REAL NOT NULL
+        );
+        CREATE INDEX drill_messages_visit ON drill_messages(visit_id);
+
+        CREATE TABLE drill_acks (
+            message_id INTEGER NOT NULL REFERENCES drill_messages(id),
+            user TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (message_id, user)
+        );
+        """
+    )

@@ -262,7 +262,8 @@ class Awaiting(NamedTuple):
 
 # Today's board: planned in the day or live now; the OR is answered from visits_start and visits_state_start.
 BOARD_COLUMNS = "SELECT id, requester, companions, state, start_at, expected_return, returned_at, returned_home FROM visits"
-BOARD_SQL = BOARD_COLUMNS + " WHERE ((start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency'))"
+# A drill is never on the board: the office must not take a test for a colleague overdue.
+BOARD_SQL = BOARD_COLUMNS + " WHERE ((start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency')) AND drill = 0"
 
 
 @lru_cache(maxsize=64)
@@ -283,6 +284,7 @@ def _visit_row(visit: Visit, now: datetime, policy: Policy | None) -> dict[str, 
         "next_due_at": ts(next_due(visit, policy)) if policy is not None else None,
         "round_lead": visit.round_lead,
         "round_pos": visit.round_pos,
+        "drill": int(visit.drill),
         "state": visit.state.value,
         "requester": visit.requester,
         "companions": json.dumps(list(visit.companions)),
@@ -386,16 +388,16 @@ class Tx:
     def board_rows_capped(self, start: datetime, end: datetime, others: int) -> tuple[list[BoardRow], dict[str, int]]:
         """Every live visit, and the first `others` other visits planned in the range (in start order); with the
         number of those not listed, by state. A whole day of a trust is more than a chat message can show."""
-        live = self._board_rows(BOARD_COLUMNS + " WHERE state IN ('out', 'overdue', 'emergency') ORDER BY start_at, id", [])
+        live = self._board_rows(BOARD_COLUMNS + " WHERE state IN ('out', 'overdue', 'emergency') AND drill = 0 ORDER BY start_at, id", [])
         listed = self._board_rows(
-            BOARD_COLUMNS + " WHERE start_at >= ? AND start_at < ? AND state NOT IN ('out', 'overdue', 'emergency')"
+            BOARD_COLUMNS + " WHERE start_at >= ? AND start_at < ? AND state NOT IN ('out', 'overdue', 'emergency') AND drill = 0"
             " ORDER BY start_at, id LIMIT ?", [ts(start), ts(end), others],
         )
         rest: dict[str, int] = {}
         if len(listed) == others:
             for state, count in self.db.conn.execute(
                 "SELECT state, COUNT(*) FROM visits WHERE start_at >= ? AND start_at < ?"
-                " AND state NOT IN ('out', 'overdue', 'emergency') GROUP BY state", [ts(start), ts(end)],
+                " AND state NOT IN ('out', 'overdue', 'emergency') AND drill = 0 GROUP BY state", [ts(start), ts(end)],
             ):
                 rest[state] = count
             for row in listed:
@@ -471,6 +473,7 @@ class Tx:
             watch=watch_from_json(r["watch"]),
             round_lead=r["round_lead"],
             round_pos=r["round_pos"],
+            drill=bool(r["drill"]),
         )
 
     # Register ---------------------------------------------------------------
@@ -697,7 +700,8 @@ class Tx:
     def live_visit_of(self, user: str) -> Visit | None:
         """The visit a member of staff is out on now, as visitor or companion."""
         live = self.visits_where(
-            "state IN ('out', 'overdue', 'emergency') AND (requester = ? OR companions LIKE ?)",
+            # A drill is nobody's real visit: /sos, /back or a check-in during one acts as if it were not there.
+            "state IN ('out', 'overdue', 'emergency') AND drill = 0 AND (requester = ? OR companions LIKE ?)",
             [user, f'%"{user}"%'],
             order="departed_at DESC",
         )

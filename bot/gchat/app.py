@@ -17,7 +17,7 @@ from bot.gchat import forms as dialogs
 from bot.gchat import render
 from bot.gchat.auth import ChatAuthError, ChatVerifier
 from bot.interactions import FAILED, HELP, answer, on_own_visit, team_check
-from commands import board, confidential, decide, outing, request, safety
+from commands import board, confidential, decide, drill, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
 from commands.logsafe import log_failure
 from flows import actions
@@ -126,6 +126,7 @@ class ChatApp:
             actions.NEXT_VISIT: self._told(on_own_visit(ctx_, lambda u: outing.next_visit(ctx_, u))),
             actions.ALERT_ACK: self._told(lambda u, v: safety.acknowledge(ctx_, u, v)),
             actions.ALERT_NO_ANSWER: self._told(lambda u, v: safety.no_answer(ctx_, u, v)),
+            actions.DRILL_ACK: self._told(lambda u, m: drill.acknowledge(ctx_, u, m)),
             actions.DECLINE: self._form_button(lambda u, v: decide.check_can_decide(ctx_, u, v), forms.decline),
             actions.CHECKIN_EXTEND: self._form_button(lambda u, v: team_check(ctx_, u, v), forms.extend),
             actions.ALERT_SAFE: self._form_button(lambda u, v: safety.check_responder(ctx_, u, v), forms.confirm_safe),
@@ -222,6 +223,9 @@ class ChatApp:
     def _visitsafe_command(self, event: Event) -> Json:
         if event.argument.lower().split()[:1] == ["duress"]:
             return dialogs.dialog(forms.duress_word())
+        words = event.argument.strip()
+        if words.lower().split()[:1] == ["drill"]:
+            return self._reply(event, answer(lambda: drill.command(self.ctx, event.user, words[len("drill"):]), "drill"))
         return self._reply(event, Reply(HELP))
 
     # ----- buttons -----

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from commands.logsafe import log_failure
 from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, team_check
 from bot.slack import buttons, conversations, forms, render
-from commands import board, confidential, decide, outing, request, safety
+from commands import board, confidential, decide, drill, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.messages import clean
@@ -262,6 +262,7 @@ def register(app: App, ctx: Ctx) -> None:
     click(actions.NEXT_VISIT, on_own_visit(lambda user: outing.next_visit(ctx, user)))
     click(actions.ALERT_ACK, lambda user, vid: safety.acknowledge(ctx, user, vid))
     click(actions.ALERT_NO_ANSWER, lambda user, vid: safety.no_answer(ctx, user, vid))
+    click(actions.DRILL_ACK, lambda user, message_id: drill.acknowledge(ctx, user, message_id))
     form_button(actions.CHECKIN_EXTEND, _team_check, forms.extend_view)
     form_button(actions.ALERT_SAFE, lambda user, vid: safety.check_responder(ctx, user, vid), forms.safe_view)
     form(actions.EXTEND_FORM, "duration", lambda user, vid, text: safety.extend(ctx, user, text))
@@ -274,6 +275,10 @@ def register(app: App, ctx: Ctx) -> None:
     def visitsafe_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         if wants_duress_form(body):
             _ack_form(ack, client, body, forms.duress_view())
+            return
+        words = clean(body.get("text") or "").strip()
+        if words.lower().split()[:1] == ["drill"]:
+            ack(**reply_payload(_answer(lambda: drill.command(ctx, body["user_id"], words[len("drill"):]), "drill")))
             return
         ack(**reply_payload(Reply(HELP)))
 
