@@ -140,6 +140,9 @@ def table(r: dict) -> str:
         if s.get("count"):
             lines.append(f"{name:<9} {s['count']:>6} {s['median_ms']:>8.1f} {s['p95_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f} {s['not_answered']:>12}")
     a = r["alerts"]
+    cpu = r["bot"].get("cpu_s")
+    if cpu is not None:
+        lines.append(f"bot CPU while serving: {cpu} s, {1000 * cpu / max(1, r['requests']):.1f} ms a request (sweep and outbox included)")
     lines.append(f"requests {r['requests']}, answered {r['answered']}; database is locked: {r['bot'].get('database_locked')};"
                  f" errors logged: {r['bot'].get('errors_logged')} {r['bot'].get('first_error') or ''}")
     lines.append(f"alerts {a['delivered']}/{a['count']} sent; from due to sent: median {a['median_s']} s, max {a['max_s']} s (goal < {a['goal_s']} s)")

@@ -68,9 +68,12 @@ def _serve_bot(conn: Any, db: str, policy_raw: dict[str, Any], secret: str, slac
         runtime.start_background()
     else:
         runtime.dispatcher.start()
+    cpu = time.process_time()
     _serve_until_stopped(conn, runtime.wsgi)
     runtime.stop()
-    conn.send({"errors_logged": counter.errors, "database_locked": counter.locked, "first_error": counter.first})
+    # The bot's CPU while serving (every thread): on a shared machine, what decides whether a queue builds up.
+    conn.send({"errors_logged": counter.errors, "database_locked": counter.locked, "first_error": counter.first,
+               "cpu_s": round(time.process_time() - cpu, 2)})
 
 
 def _serve_bare(conn: Any, secret: str, slack_url: str, process_before_response: bool) -> None:

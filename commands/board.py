@@ -18,6 +18,24 @@ SEES_ALL = {Role.office, Role.dsl, Role.head}
 BOARD_OTHERS = 200
 
 
+# Board lines by what decides them (see today()): every board draws the same few hundred lines again.
+_LINES: dict[tuple[object, ...], str] = {}
+_LINES_MAX = 20000
+
+
+def _line(v: BoardRow, late_minutes: int | None, ctx: Ctx) -> str:
+    """One visit's line on the board (`late_minutes`: how long past its return a live visit is, None if not)."""
+    who = ", ".join(mention(u) for u in v.team)
+    if v.state in LIVE and v.expected_return:
+        status = "out" if late_minutes is None else f"*OVERDUE* by {late_minutes} min"
+        circle = "large_blue_circle" if late_minutes is None else "red_circle"
+        return f":{circle}: #{v.id} {who}: {status}, due back {clock(v.expected_return, ctx.policy)}"
+    if v.state is State.returned and v.returned_at:
+        where = "gone home" if v.returned_home else "back"
+        return f":white_check_mark: #{v.id} {who}: {where} at {clock(v.returned_at, ctx.policy)}"
+    return f":white_circle: #{v.id} {who}: {state_words(v.state.value)}, planned {clock(v.start_at, ctx.policy)}"
+
+
 def today(ctx: Ctx, user: str) -> Reply:
     """The office board for today; staff without an overseeing role see only their own visits."""
     now = ctx.now()
@@ -46,17 +64,16 @@ def today(ctx: Ctx, user: str) -> Reply:
         none = "No home visits today." if everyone else "You have no home visits today."
         return Reply("\n".join([none, *pending]))
     lines = [f"*Home visits today, {local:%a %d %b}* (as of {local:%H:%M})"]
+    if len(_LINES) > _LINES_MAX:
+        _LINES.clear()
     for v in sorted(visits, key=lambda v: (v.state not in LIVE, v.start_at)):
-        who = ", ".join(mention(u) for u in v.team)
-        if v.state in LIVE and v.expected_return:
-            late = overdue_by(v, now)
-            status = f"*OVERDUE* by {int(late.total_seconds() // 60)} min" if late else "out"
-            lines.append(f":{'red_circle' if late else 'large_blue_circle'}: #{v.id} {who}: {status}, due back {clock(v.expected_return, ctx.policy)}")
-        elif v.state is State.returned and v.returned_at:
-            where = "gone home" if v.returned_home else "back"
-            lines.append(f":white_check_mark: #{v.id} {who}: {where} at {clock(v.returned_at, ctx.policy)}")
-        else:
-            lines.append(f":white_circle: #{v.id} {who}: {state_words(v.state.value)}, planned {clock(v.start_at, ctx.policy)}")
+        late = overdue_by(v, now) if v.state in LIVE and v.expected_return else None
+        # Minutes overdue, or None when not overdue: with the row and the time zone, all a line depends on.
+        key = (v, None if not late else int(late.total_seconds() // 60), ctx.policy.tz)
+        line = _LINES.get(key)
+        if line is None:
+            line = _LINES[key] = _line(v, key[1], ctx)
+        lines.append(line)
         if user in v.team:
             lines[-1] += f" ({esc(own[v.id].details.pupil_ref)})"  # type: ignore[union-attr]
     if unlisted:

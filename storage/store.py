@@ -20,7 +20,7 @@ from flows.policy import Role, Tier
 from flows.request import RiskAnswers, VisitDetails
 from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key
 from flows.policy import Policy
-from flows.visit import Decision, Slot, State, Visit, Watch
+from flows.visit import LIVE, Decision, Slot, State, Visit, Watch
 from flows.watch import next_due, signed_in_during_emergency
 from storage.schema import migrations
 
@@ -266,6 +266,12 @@ BOARD_COLUMNS = "SELECT id, requester, companions, state, start_at, expected_ret
 BOARD_SQL = BOARD_COLUMNS + " WHERE ((start_at >= ? AND start_at < ?) OR state IN ('out', 'overdue', 'emergency')) AND drill = 0"
 
 
+# BoardRow by the stored columns it was made from (immutable, so shared by every thread); cleared when full.
+_BOARD_ROWS: dict[tuple[Any, ...], BoardRow] = {}
+_BOARD_ROWS_MAX = 20000
+_NOT_LIVE = ", ".join(f"'{s.value}'" for s in State if s not in LIVE)
+
+
 @lru_cache(maxsize=64)
 def _slots(text: str) -> tuple[Slot, ...]:
     """A visit's approval slots from JSON; visits share a handful of slot lists, so parse each once."""
@@ -375,20 +381,34 @@ class Tx:
         sql, params = BOARD_SQL, [ts(start), ts(end)]
         if member is not None:
             # LIKE narrows in SQL (its `_` matches any character); team membership is checked exactly below.
-            sql, params = sql + " AND (requester = ? OR companions LIKE ?)", [*params, member, f'%"{member}"%']
+            # Each half is narrowed on an index that holds the team, so only this person's rows are read.
+            team = "(requester = ? OR companions LIKE ?) AND drill = 0"
+            sql = (BOARD_COLUMNS + " WHERE id IN (SELECT id FROM visits INDEXED BY visits_day WHERE start_at >= ? AND start_at < ?"
+                   f" AND {team} UNION SELECT id FROM visits INDEXED BY visits_live WHERE state IN ('out', 'overdue', 'emergency') AND {team})")
+            params = [*params, member, f'%"{member}"%', member, f'%"{member}"%']
         rows = self._board_rows(sql + " ORDER BY start_at, id", params)
         return rows if member is None else [r for r in rows if member in r.team]
 
     def _board_rows(self, sql: str, params: list[Any]) -> list[BoardRow]:
-        return [
-            BoardRow(i, req, tuple(json.loads(comp)), State(state), dt(start_s), dt(back), dt(returned), bool(home))  # type: ignore[arg-type]
-            for i, req, comp, state, start_s, back, returned, home in self.db.conn.execute(sql, params)
-        ]
+        # A row's stored columns decide its BoardRow: each board re-reads the same hundreds, so convert each once.
+        cache = _BOARD_ROWS
+        if len(cache) > _BOARD_ROWS_MAX:
+            cache.clear()
+        rows = []
+        for raw in self.db.conn.execute(sql, params):
+            row = cache.get(raw)
+            if row is None:
+                i, req, comp, state, start_s, back, returned, home = raw
+                row = cache[raw] = BoardRow(i, req, tuple(json.loads(comp)), State(state), dt(start_s), dt(back), dt(returned), bool(home))  # type: ignore[arg-type]
+            rows.append(row)
+        return rows
 
     def board_rows_capped(self, start: datetime, end: datetime, others: int) -> tuple[list[BoardRow], dict[str, int]]:
         """Every live visit, and the first `others` other visits planned in the range (in start order); with the
         number of those not listed, by state. A whole day of a trust is more than a chat message can show."""
-        live = self._board_rows(BOARD_COLUMNS + " WHERE state IN ('out', 'overdue', 'emergency') AND drill = 0 ORDER BY start_at, id", [])
+        live = self._board_rows(
+            BOARD_COLUMNS + " INDEXED BY visits_live WHERE state IN ('out', 'overdue', 'emergency') AND drill = 0 ORDER BY start_at, id", []
+        )
         listed = self._board_rows(
             BOARD_COLUMNS + " WHERE start_at >= ? AND start_at < ? AND state NOT IN ('out', 'overdue', 'emergency') AND drill = 0"
             " ORDER BY start_at, id LIMIT ?", [ts(start), ts(end), others],
@@ -396,8 +416,9 @@ class Tx:
         rest: dict[str, int] = {}
         if len(listed) == others:
             for state, count in self.db.conn.execute(
-                "SELECT state, COUNT(*) FROM visits WHERE start_at >= ? AND start_at < ?"
-                " AND state NOT IN ('out', 'overdue', 'emergency') AND drill = 0 GROUP BY state", [ts(start), ts(end)],
+                # The states named, not "not live": then the (state, start_at) index alone answers the count.
+                f"SELECT state, COUNT(*) FROM visits WHERE state IN ({_NOT_LIVE}) AND start_at >= ? AND start_at < ?"
+                " AND drill = 0 GROUP BY state", [ts(start), ts(end)],
             ):
                 rest[state] = count
             for row in listed:
@@ -699,9 +720,11 @@ class Tx:
 
     def live_visit_of(self, user: str) -> Visit | None:
         """The visit a member of staff is out on now, as visitor or companion."""
+        # Narrowed on the small index of live visits (it holds requester and companions), then read in full.
         live = self.visits_where(
             # A drill is nobody's real visit: /sos, /back or a check-in during one acts as if it were not there.
-            "state IN ('out', 'overdue', 'emergency') AND drill = 0 AND (requester = ? OR companions LIKE ?)",
+            "id IN (SELECT id FROM visits INDEXED BY visits_live WHERE state IN ('out', 'overdue', 'emergency')"
+            " AND drill = 0 AND (requester = ? OR companions LIKE ?))",
             [user, f'%"{user}"%'],
             order="departed_at DESC",
         )

@@ -67,3 +67,45 @@ def test_no_hot_query_scans_a_whole_big_table(workspace):
             offenders.append(f"{name}: {sql[:200]} -> {scans}")
     assert len(statements) > 50  # the trace saw the hot paths
     assert offenders == [], "\n".join(offenders)
+
+
+def test_a_persons_visits_are_found_from_their_own_rows_not_every_visit_in_a_state(workspace):
+    # Without statistics SQLite answered "this person's approved visits" and "the visit this person is out on"
+    # by walking every visit of the school in that state (the state index gives start order for free): at a
+    # trust's size every /out, /checkin and /back read hundreds of rows to find one.
+    ws = workspace
+    statements: list[str] = []
+    ws.runtime.store.trace = statements.append
+    ws.runtime.store.db().conn.set_trace_callback(ws.runtime.store.trace)
+    out_at_ten(ws)
+    ws.driver.command(REQUESTER, "/checkin")
+    for user in (OFFICE, REQUESTER):
+        ws.driver.command(user, "/visits")
+    ws.driver.command(REQUESTER, "/back")
+    ws.runtime.store.trace = None
+    conn = ws.runtime.store.db().conn
+    conn.set_trace_callback(None)
+    # The trace sees each statement with its values bound.
+    by_person = {" ".join(sql.split()) for sql in statements if re.search(r"requester = '", sql) and "FROM visits" in sql}
+    assert len(by_person) >= 3  # visits_of, live_visit_of, the member's board
+    walks = []
+    for sql in by_person:
+        plan = [detail for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+        if any("visits_state_start (state=?)" in line for line in plan):
+            walks.append(f"{sql[:160]} -> {plan}")
+    assert walks == [], "\n".join(walks)
+
+
+def test_the_boards_live_visits_are_read_from_the_index_of_live_visits(workspace):
+    ws = workspace
+    statements: list[str] = []
+    out_at_ten(ws)
+    ws.runtime.store.trace = statements.append
+    ws.runtime.store.db().conn.set_trace_callback(ws.runtime.store.trace)
+    ws.driver.command(OFFICE, "/visits")
+    ws.runtime.store.trace = None
+    conn = ws.runtime.store.db().conn
+    conn.set_trace_callback(None)
+    [live] = [sql for sql in statements if "state IN ('out', 'overdue', 'emergency') AND drill = 0 ORDER BY" in sql]
+    plan = [detail for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {live}").fetchall()]
+    assert plan == ["SCAN visits USING COVERING INDEX visits_live"]

@@ -63,7 +63,8 @@ def blocks(text: str, fields: tuple[tuple[str, str], ...] = (), notes: tuple[str
 
 def fallback_text(text: str) -> str:
     """The plain notification text (shown in notifications and by screen readers)."""
-    return _cut(_MENTION.sub(r"<@\1>", text), 3000)
+    # Only what can be kept is rewritten (a board runs to tens of kB); a mention is never longer once drawn.
+    return _cut(_MENTION.sub(r"<@\1>", text[:3001]), 3000)
 
 
 def message(message: Message) -> dict[str, Any]:
