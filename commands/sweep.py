@@ -9,6 +9,7 @@ from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
 from commands.request import purge_drafts
+from commands.safeguarding import send_follow_ups
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, where
 from flows.retention import purge
@@ -209,6 +210,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
         return {"skipped": 1}
     done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "purged": purge_expired(ctx)}
     done["drafts"] = purge_drafts(ctx)
+    done["follow_ups"] = send_follow_ups(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

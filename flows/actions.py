@@ -27,3 +27,14 @@ DURESS_FORM = "duress_word"
 # The confidential conversation (issue 13 item 4).
 CONFIDENTIAL = "confidential_open"
 CONFIDENTIAL_FORM = "confidential_pick"
+
+# After the visit, the DSL's side (issue 14 items 2, 4, 5, 6; helper "dslside").
+CONCERN_FORM = "concern_form"
+REGISTER_ADD = "register_add"
+REGISTER_ADD_FORM = "register_add_form"
+REGISTER_CLEAR = "register_clear"
+REGISTER_CLEAR_FORM = "register_clear_form"
+REFERRAL = "record_referral"
+REFERRAL_FORM = "record_referral_form"
+SHARE = "record_share"
+SHARE_FORM = "record_share_form"
