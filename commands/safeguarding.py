@@ -178,7 +178,9 @@ def meeting_list(ctx: Ctx) -> Reply:
     reviews = tx.open_flags(Flag.under_review)
     incidents = tx.concerns_since(since, INCIDENT_KINDS)
     concerns = tx.concerns_since(since, ("concern",))
-    referrals = tx.referrals_where("logged_at > ?", [since.timestamp() if since else -1.0])
+    referrals = tx.referrals_where(
+        "logged_at > ? AND COALESCE(visit_id, 0) NOT IN (SELECT id FROM visits WHERE drill = 1)", [since.timestamp() if since else -1.0]
+    )
     period = f"since the last meeting on {when(since, ctx.policy)}" if since else "everything so far (no meeting marked held yet)"
 
     def report(r: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ class RegisterEntry:
 
 
 # A UK postcode anywhere in an address (outward code, optional space, inward code).
-POSTCODE = re.compile(r"\b([a-z]{1,2}[0-9][a-z0-9]?) ?([0-9][a-z]{2})\b")
+POSTCODE = re.compile(r"\b([a-z]{1,2}[0-9][a-z0-9]?)\s*([0-9][a-z]{2})\b")
 # Street words people write both ways: the short form is read as the long one, so "Rd" matches "Road".
 STREET_WORDS = {
     "rd": "road", "st": "street", "ave": "avenue", "av": "avenue", "ln": "lane", "dr": "drive", "cl": "close",

@@ -198,7 +198,7 @@ def validate_share(answers: dict[str, object], today: date, user: str) -> NewSha
 def concern_messages(visit: Visit, concern_id: int, raised_by: str, text: str, now: datetime, policy: Policy) -> list[Message]:
     """A concern raised during a visit: to the safeguarding channel and every DSL at once, nowhere else."""
     body = (
-        f":large_orange_diamond: *Safeguarding concern* raised by {mention(raised_by)} during visit #{visit.id}"
+        f":warning: *Safeguarding concern* raised by {mention(raised_by)} during visit #{visit.id}"
         f" ({when(now, policy)}). Not an emergency: the visitor is still out.\n"
         f"Family: *{esc(visit.details.pupil_ref)}* · Address: {esc(visit.details.address)}"
     )
@@ -214,7 +214,7 @@ def follow_up_message(referral_id: int, visit_id: int | None, agency: str, refer
     return Message(
         to=to,
         text=(
-            f":calendar: *Follow up your referral today*: to {esc(agency)}{about}, made on {referred_on.astimezone(policy.tz):%a %d %b}."
+            f":alarm_clock: *Follow up your referral today*: to {esc(agency)}{about}, made on {referred_on.astimezone(policy.tz):%a %d %b}."
             + (f" Its record: `/visits record {visit_id}`." if visit_id is not None else "")
         ),
         key=f"referral-follow-up:{referral_id}",

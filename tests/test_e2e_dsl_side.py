@@ -282,3 +282,22 @@ def test_the_meeting_list_and_meeting_held_starts_the_next_period(site):
     after = site.command("dsl", "/register", "meeting").text
     assert "since the last meeting on Mon 23 Nov 12:" in after
     assert "Under review (1)" in after and "Incidents (0)" in after and "Concerns (0)" in after and "Referrals (0)" in after
+
+
+def test_a_date_typed_in_the_wrong_form_is_refused_beside_its_field_and_nothing_typed_is_lost(workspace):
+    """Slack's date picker can be bypassed by a client: the server still reads only year-month-day."""
+    from tests.test_e2e_safety import out_at_ten as slack_out_at_ten
+    from tests.conftest import DSL
+
+    ws = workspace
+    slack_out_at_ten(ws)
+    response = ws.driver.command(DSL, "/visits", "record 1")
+    shown = SimpleNamespace(blocks=response.body["blocks"], ts="1.1", text="", channel="D" + DSL)
+    ws.driver.click(DSL, shown, "Log a referral", channel="D" + DSL)
+    answers = {"agency": "Early Help", "referred_on": "23/11/2026", "consent": "yes", "notes": "Long notes typed carefully"}
+    refused = ws.driver.submit(DSL, answers)
+    assert refused.body["response_action"] == "errors"
+    assert "'23/11/2026' is not a date I can read: write it like 2026-11-30" in refused.body["errors"]["referred_on"]
+    # Slack keeps the modal open with what was typed; nothing was logged.
+    assert ws.driver.view(DSL)["callback_id"] == actions.REFERRAL_FORM
+    assert ws.runtime.store.read().referrals_where("1 = 1", []) == []
