@@ -262,3 +262,65 @@ def place_errors(errors: dict[str, str], fields: list[str]) -> dict[str, str]:
             where = fields[0]
         out[where] = (out[where] + " " + message) if where in out else message
     return out
+
+
+# ----- After the visit, the DSL's side (issue 14 items 2, 4, 5, 6; helper "dslside") -----
+
+FLAG_CHOICES = {"dont_visit_alone": "Don't visit alone", "meet_on_premises": "Meet on premises only", "under_review": "Under review: no new visit until reviewed"}
+
+
+def concern(visit_id: int | None = None, text: str | None = None) -> Form:
+    """/concern during visit `visit_id`: what the visitor is worried about (any text typed after the command kept)."""
+    return Form(actions.CONCERN_FORM, "Safeguarding concern", "Send to the DSL", (
+        _text("concern", "What are you concerned about?", multiline=True, max_length=2000, value=text or None,
+              placeholder="A child alone at home, a disclosure, anything the DSL should know now"),
+    ), intro=(
+        "If a child is in immediate danger, call 999 first. This goes at once to the DSLs and the safeguarding"
+        " team only (never the office), and becomes part of the visit's record."
+    ), state=_state(visit_id))
+
+
+def register_add() -> Form:
+    """Add a flag to the register: on an address, a family, or both."""
+    return Form(actions.REGISTER_ADD_FORM, "Add to the register", "Add", (
+        _text("address", "Address", multiline=True, required=False, hint="With the postcode: addresses match whatever the spelling of the rest."),
+        _text("pupil_ref", "Family or pupil reference", required=False, max_length=40, hint="Initials or MIS id, not a full name."),
+        _choice("flag", "Flag", "radio", FLAG_CHOICES),
+        _text("reason", "Reason", multiline=True, max_length=2000),
+    ), intro="Give the address, the family reference, or both. Every `/visit` is checked against the register.")
+
+
+def register_clear(flag_id: int | None = None) -> Form:
+    """Clear flag `flag_id`: the note of why is kept in its history."""
+    return Form(actions.REGISTER_CLEAR_FORM, "Clear a flag", "Clear", (
+        _text("note", "Why is it cleared?", multiline=True, max_length=2000, placeholder="Reviewed at the meeting of 30 Nov: ..."),
+    ), intro=f"Flag #{flag_id}: the flag stays in the register's history with your note." if flag_id else None, state=_state(flag_id))
+
+
+def referral(visit_id: int | None = None, today: date | None = None) -> Form:
+    """Log a referral to another agency after visit `visit_id` (Tees Valley 4.3)."""
+    return Form(actions.REFERRAL_FORM, "Log a referral", "Log", (
+        _text("agency", "Referred to (agency)", max_length=200, placeholder="Children's social care"),
+        Field("referred_on", "date", "Referred on", value=today.isoformat() if today else None),
+        _choice("consent", "Did the family consent?", "radio", {"yes": "Yes", "no": "No"}),
+        Field("follow_up_on", "date", "Follow up on", required=False, hint="You get a reminder that morning."),
+        _text("notes", "Notes", multiline=True, required=False, max_length=2000),
+    ), state=_state(visit_id))
+
+
+def share(visit_id: int | None = None, today: date | None = None) -> Form:
+    """Log information about visit `visit_id` passed to another member of staff (Tees Valley 4.1)."""
+    return Form(actions.SHARE_FORM, "Log information shared", "Log", (
+        Field("shared_with", "users", "Passed to", hint="The colleague you passed it to."),
+        Field("shared_on", "date", "When", value=today.isoformat() if today else None),
+        _text("why", "Why", multiline=True, max_length=2000),
+    ), state=_state(visit_id))
+
+
+BY_CALLBACK.update({
+    actions.CONCERN_FORM: concern,
+    actions.REGISTER_ADD_FORM: register_add,
+    actions.REGISTER_CLEAR_FORM: register_clear,
+    actions.REFERRAL_FORM: referral,
+    actions.SHARE_FORM: share,
+})

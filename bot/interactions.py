@@ -14,7 +14,8 @@ HELP = (
     "*VisitSafe*\n"
     "`/visit` request a home visit · `/out [45m|14:30]` sign out · `/checkin` I'm OK · `/extend 20m` running late ·"
     " `/next` next address of a round · `/back [home]` signed back in · `/sos [note]` emergency · `/visits` today's board ·"
-    " `/visitsafe duress` set your private duress word · `/visitsafe drill [60]` DSL, head: test the alert ladder"
+    " `/visitsafe duress` set your private duress word · `/visitsafe drill [60]` DSL, head: test the alert ladder ·"
+    " `/concern` a safeguarding concern during a visit · `/visits record 12` a visit's record · `/register` the register (DSL and head)"
 )
 
 FAILED = Reply(

@@ -10,6 +10,7 @@ from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
 from commands.request import purge_drafts
+from commands.safeguarding import send_follow_ups
 from commands.texts import arm_texts, queue_texts
 from flows import alerts, notices, textalerts, watch
 from flows.messages import Message, esc, where
@@ -219,6 +220,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "texts": arm_texts(ctx), "purged": purge_expired(ctx)}
     done["drafts"] = purge_drafts(ctx)
     done["drills"] = drill.end_drills(ctx)
+    done["follow_ups"] = send_follow_ups(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

@@ -30,3 +30,14 @@ CONFIDENTIAL_FORM = "confidential_pick"
 
 # Ladder drills (issue 15): the one button on a drill message; its value is the drill message's id.
 DRILL_ACK = "drill_ack"
+
+# After the visit, the DSL's side (issue 14 items 2, 4, 5, 6; helper "dslside").
+CONCERN_FORM = "concern_form"
+REGISTER_ADD = "register_add"
+REGISTER_ADD_FORM = "register_add_form"
+REGISTER_CLEAR = "register_clear"
+REGISTER_CLEAR_FORM = "register_clear_form"
+REFERRAL = "record_referral"
+REFERRAL_FORM = "record_referral_form"
+SHARE = "record_share"
+SHARE_FORM = "record_share_form"

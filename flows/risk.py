@@ -26,14 +26,39 @@ class RegisterEntry:
     author: str
 
 
-def address_key(address: str) -> str:
-    """A normalised address for register matching: letters and digits only, lower case."""
+# A UK postcode anywhere in an address (outward code, optional space, inward code).
+POSTCODE = re.compile(r"\b([a-z]{1,2}[0-9][a-z0-9]?)\s*([0-9][a-z]{2})\b")
+# Street words people write both ways: the short form is read as the long one, so "Rd" matches "Road".
+STREET_WORDS = {
+    "rd": "road", "st": "street", "ave": "avenue", "av": "avenue", "ln": "lane", "dr": "drive", "cl": "close",
+    "cres": "crescent", "ct": "court", "pl": "place", "gdns": "gardens", "sq": "square", "tce": "terrace",
+    "terr": "terrace", "gr": "grove", "pk": "park", "hse": "house",
+}
+
+
+def legacy_address_key(address: str) -> str:
+    """The register's address key before postcodes were read: letters and digits only, lower case."""
     return re.sub(r"[^a-z0-9]", "", address.lower())
 
 
+def address_key(address: str) -> str:
+    """A normalised address for register matching, whatever the case, spacing, punctuation or abbreviations.
+
+    With a postcode the key is the postcode and the house and flat numbers ("12 Example Rd, OX2 9AA" matches
+    "12, example road, botley, ox29aa"); without one, the words (short street words read as long) run together.
+    """
+    text = address.lower()
+    found = POSTCODE.search(text)
+    if found:
+        rest = text[: found.start()] + " " + text[found.end():]
+        numbers = [token for token in re.split(r"[^a-z0-9]+", rest) if any(ch.isdigit() for ch in token)]
+        return f"pc:{found.group(1)}{found.group(2)}:{','.join(numbers)}"
+    return "".join(STREET_WORDS.get(token, token) for token in re.split(r"[^a-z0-9]+", text))
+
+
 def family_key(pupil_ref: str) -> str:
-    """A normalised family or pupil reference for register matching."""
-    return re.sub(r"\s+", "", pupil_ref.upper())
+    """A normalised family or pupil reference for register matching: letters and digits, upper case."""
+    return re.sub(r"[^A-Z0-9]", "", pupil_ref.upper())
 
 
 @dataclass(frozen=True)

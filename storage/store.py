@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import uuid
@@ -18,7 +19,7 @@ from flows.durations import format_duration
 from flows.messages import Button, Message
 from flows.policy import Role, Tier
 from flows.request import RiskAnswers, VisitDetails
-from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key
+from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key, legacy_address_key
 from flows.policy import Policy
 from flows.visit import LIVE, Decision, Slot, State, Visit, Watch
 from flows.watch import next_due, signed_in_during_emergency
@@ -501,9 +502,10 @@ class Tx:
 
     def register_for(self, address: str, pupil_ref: str) -> list[RegisterEntry]:
         """Active register flags on this address or family."""
+        # Flags set before postcodes were read keep their old key: both forms are looked up.
         rows = self.db.conn.execute(
-            "SELECT flag, reason, author FROM register WHERE cleared_at IS NULL AND (address_key = ? OR family_key = ?)",
-            [address_key(address), family_key(pupil_ref)],
+            "SELECT flag, reason, author FROM register WHERE cleared_at IS NULL AND (address_key IN (?, ?) OR family_key IN (?, ?))",
+            [address_key(address), legacy_address_key(address), family_key(pupil_ref), re.sub(r"\s+", "", pupil_ref.upper())],
         ).fetchall()
         return [RegisterEntry(Flag(flag), reason, author) for flag, reason, author in rows]
 
@@ -1008,3 +1010,136 @@ class Tx:
             " OR EXISTS (SELECT 1 FROM visits WHERE visits.id = confidential_conversations.visit_id AND visits.purged_at IS NOT NULL)",
             [ts(opened_before)],
         ).rowcount
+
+    # After the visit, the DSL's side (helper "dslside", issue 14 items 2, 4, 5, 6) --------------------------------
+
+    def add_concern(self, visit_id: int | None, kind: str, raised_by: str, now: datetime, detail: dict[str, Any]) -> int:
+        """A safeguarding report (kind concern, incident, left_unsafe, allegation); its id."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO concerns (visit_id, kind, raised_by, raised_at, detail) VALUES (?, ?, ?, ?, ?)",
+            [visit_id, kind, raised_by, ts(now), json.dumps(detail)],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def concerns_of(self, visit_id: int) -> list[dict[str, Any]]:
+        """A visit's safeguarding reports, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT id, kind, raised_by, raised_at, detail FROM concerns WHERE visit_id = ? ORDER BY raised_at, id", [visit_id]
+        ).fetchall()
+        return [{"id": i, "kind": k, "raised_by": by, "raised_at": dt(at), "detail": json.loads(d or "{}")} for i, k, by, at, d in rows]
+
+    def add_register_flag(self, flag: Flag, reason: str, author: str, now: datetime, address: str | None, pupil_ref: str | None, label: str) -> int:
+        """A flag added through /register, with what it is on as people read it; its id."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO register (address_key, family_key, flag, reason, author, created_at, label) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [address_key(address) if address else None, family_key(pupil_ref) if pupil_ref else None, flag.value, reason, author, ts(now), label],
+        )
+        return int(cursor.lastrowid or 0)
+
+    _REGISTER_COLUMNS = "id, flag, label, reason, author, created_at, cleared_at, cleared_by, clear_note, visit_id, address_key, family_key"
+
+    def _register_rows(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
+        rows = self.db.conn.execute(f"SELECT {self._REGISTER_COLUMNS} FROM register WHERE {where} ORDER BY created_at, id", params).fetchall()
+        names = [c.strip() for c in self._REGISTER_COLUMNS.split(",")]
+        out = [dict(zip(names, row)) for row in rows]
+        for row in out:
+            row["created_at"], row["cleared_at"] = dt(row["created_at"]), dt(row["cleared_at"])
+        return out
+
+    def open_flags(self, flag: Flag | None = None) -> list[dict[str, Any]]:
+        """Flags not cleared (of one kind, if given), oldest first."""
+        if flag is None:
+            return self._register_rows("cleared_at IS NULL", [])
+        return self._register_rows("cleared_at IS NULL AND flag = ?", [flag.value])
+
+    def register_entry(self, flag_id: int) -> dict[str, Any] | None:
+        """One flag, cleared or not."""
+        found = self._register_rows("id = ?", [flag_id])
+        return found[0] if found else None
+
+    def register_history(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every flag, cleared or not, on the same address or family as `entry`, oldest first."""
+        return self._register_rows(
+            "(address_key IS NOT NULL AND address_key = ?) OR (family_key IS NOT NULL AND family_key = ?)",
+            [entry["address_key"], entry["family_key"]],
+        )
+
+    def clear_flag(self, flag_id: int, by: str, note: str, now: datetime) -> bool:
+        """Clear a flag with a note (kept, with who and when); False if it was already cleared or does not exist."""
+        return self.db.conn.execute(
+            "UPDATE register SET cleared_at = ?, cleared_by = ?, clear_note = ? WHERE id = ? AND cleared_at IS NULL",
+            [ts(now), by, note, flag_id],
+        ).rowcount == 1
+
+    def outcome_of(self, visit_id: int) -> dict[str, Any] | None:
+        """The outcome the visitor gave after /back (written by the outcome feature), if any."""
+        row = self.db.conn.execute("SELECT outcome, given_by, given_at, card FROM outcomes WHERE visit_id = ?", [visit_id]).fetchone()
+        return None if row is None else {"outcome": row[0], "given_by": row[1], "given_at": dt(row[2]), "card": row[3]}
+
+    def record_status(self, visit_id: int) -> dict[str, Any] | None:
+        """The CPOMS recording timer of a visit (written by the recording feature), if any."""
+        row = self.db.conn.execute("SELECT owner, due_at, recorded_at, recorded_by FROM records WHERE visit_id = ?", [visit_id]).fetchone()
+        return None if row is None else {"owner": row[0], "due_at": dt(row[1]), "recorded_at": dt(row[2]), "recorded_by": row[3]}
+
+    def add_referral(self, visit_id: int, agency: str, referred_on: datetime, referred_by: str, consent: bool,
+                     follow_up_on: datetime | None, notes: str | None, now: datetime) -> int:
+        """Log a referral to another agency; its id."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO referrals (visit_id, agency, referred_on, referred_by, consent, follow_up_on, notes, logged_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [visit_id, agency, ts(referred_on), referred_by, int(consent), ts(follow_up_on), notes, ts(now)],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def referrals_where(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Referrals matching a SQL condition, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT id, visit_id, agency, referred_on, referred_by, consent, follow_up_on, follow_up_reminded_at, notes, logged_at"
+            f" FROM referrals WHERE {where} ORDER BY referred_on, id", params,
+        ).fetchall()
+        return [
+            {"id": i, "visit_id": v, "agency": a, "referred_on": dt(on), "referred_by": by, "consent": bool(c),
+             "follow_up_on": dt(f), "reminded_at": dt(r), "notes": n, "logged_at": dt(at)}
+            for i, v, a, on, by, c, f, r, n, at in rows
+        ]
+
+    def claim_follow_up(self, referral_id: int, now: datetime) -> bool:
+        """Mark a referral's follow-up reminder as queued; True only for the one caller that changed it."""
+        return self.db.conn.execute(
+            "UPDATE referrals SET follow_up_reminded_at = ? WHERE id = ? AND follow_up_reminded_at IS NULL", [ts(now), referral_id]
+        ).rowcount == 1
+
+    def add_share(self, visit_id: int, shared_by: str, shared_with: str, shared_at: datetime, why: str, now: datetime) -> int:
+        """Log information passed to another member of staff; its id."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO shares (visit_id, shared_by, shared_with, shared_at, why, logged_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [visit_id, shared_by, shared_with, ts(shared_at), why, ts(now)],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def shares_of(self, visit_id: int) -> list[dict[str, Any]]:
+        """Information passed to other staff about a visit, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT shared_by, shared_with, shared_at, why FROM shares WHERE visit_id = ? ORDER BY shared_at, id", [visit_id]
+        ).fetchall()
+        return [{"shared_by": by, "shared_with": to, "shared_at": dt(at), "why": why} for by, to, at, why in rows]
+
+    def last_meeting(self) -> datetime | None:
+        """When the last Vulnerable Children's Meeting was held, if ever."""
+        row = self.db.conn.execute("SELECT MAX(held_at) FROM meetings").fetchone()
+        return dt(row[0]) if row else None
+
+    def add_meeting(self, now: datetime, by: str) -> int:
+        """A Vulnerable Children's Meeting held now: the next period starts."""
+        return int(self.db.conn.execute("INSERT INTO meetings (held_at, marked_by) VALUES (?, ?)", [ts(now), by]).lastrowid or 0)
+
+    def concerns_since(self, since: datetime | None, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Safeguarding reports of these kinds raised after `since` (all, if None), drills left out, with the family."""
+        marks = ", ".join("?" * len(kinds))
+        rows = self.db.conn.execute(
+            f"SELECT c.id, c.visit_id, c.kind, c.raised_by, c.raised_at, json_extract(v.details, '$.pupil_ref') FROM concerns AS c"
+            f" LEFT JOIN visits AS v ON v.id = c.visit_id WHERE c.kind IN ({marks}) AND c.raised_at > ? AND COALESCE(v.drill, 0) = 0"
+            " ORDER BY c.raised_at, c.id",
+            [*kinds, ts(since) if since else -1.0],
+        ).fetchall()
+        return [{"id": i, "visit_id": v, "kind": k, "raised_by": by, "raised_at": dt(at), "pupil_ref": ref} for i, v, k, by, at, ref in rows]

@@ -251,7 +251,7 @@ class ChatSite(Site):
 
     def command(self, who: str, name: str, text: str = "") -> Answer:
         user = self.id(who)
-        return self._answer(user, self.driver.command(user, name, text, dialog=name == "/visit"))
+        return self._answer(user, self.driver.command(user, name, text, dialog=name in ("/visit", "/concern")))
 
     def click(self, who: str, message: Seen, label: str) -> Answer:
         user = self.id(who)

@@ -14,6 +14,9 @@ from bot.slack import forms as slack_forms
 EVERY_FORM = [
     forms.visit_details(date(2025, 3, 4)), forms.visit_risk(7), forms.decline(3), forms.extend(3),
     forms.confirm_safe(3), forms.duress_word(),
+    # After the visit, the DSL's side.
+    forms.concern(3, "Child alone"), forms.register_add(), forms.register_clear(4), forms.referral(3, date(2025, 3, 4)),
+    forms.share(3, date(2025, 3, 4)),
 ]
 # What a person might submit in each form (one answer per field, in the neutral shape).
 ANSWERS = {
@@ -32,6 +35,11 @@ ANSWERS = {
     "visit_extend": {"duration": "20m"},
     "alert_safe_note": {"note": "Spoke to Sam on the phone at 11:05"},
     "duress_word": {"word": "pineapple"},
+    "concern_form": {"concern": "Child alone at home – no adult answered"},
+    "register_add_form": {"address": "12 Elm Road\nHampton TW12 1AA", "pupil_ref": "JS 4B", "flag": "under_review", "reason": "Threats"},
+    "register_clear_form": {"note": "Reviewed at the meeting"},
+    "record_referral_form": {"agency": "Early Help", "referred_on": "2025-03-04", "consent": "yes", "follow_up_on": "2025-03-11", "notes": None},
+    "record_share_form": {"shared_with": ["users/102"], "shared_on": "2025-03-04", "why": "Head asked"},
 }
 INPUTS = ("textInput", "selectionInput", "dateTimePicker")
 

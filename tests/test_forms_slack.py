@@ -19,6 +19,9 @@ ELEMENTS = {"plain_text_input", "static_select", "radio_buttons", "checkboxes", 
 EVERY_FORM = [
     forms.visit_details(date(2025, 3, 4)), forms.visit_risk(7), forms.decline(3), forms.extend(3),
     forms.confirm_safe(3), forms.duress_word(),
+    # After the visit, the DSL's side.
+    forms.concern(3, "Child alone"), forms.register_add(), forms.register_clear(4), forms.referral(3, date(2025, 3, 4)),
+    forms.share(3, date(2025, 3, 4)),
 ]
 
 

@@ -17,7 +17,7 @@ from bot.gchat import forms as dialogs
 from bot.gchat import render
 from bot.gchat.auth import ChatAuthError, ChatVerifier
 from bot.interactions import FAILED, HELP, answer, on_own_visit, team_check
-from commands import board, confidential, decide, drill, outing, request, safety
+from commands import board, confidential, decide, drill, outing, request, safeguarding, safety
 from commands.context import CommandError, Ctx, Reply
 from commands.logsafe import log_failure
 from flows import actions
@@ -138,6 +138,7 @@ class ChatApp:
             actions.EXTEND_FORM: ("duration", lambda u, v, text: safety.extend(ctx_, u, text)),
             actions.SAFE_FORM: ("note", lambda u, v, text: safety.confirm_safe(ctx_, u, v, text)),
         }
+        self._add_safeguarding(ctx_)
 
     # ----- HTTP -----
 
@@ -235,6 +236,8 @@ class ChatApp:
         match = _START.match(function)
         if match and value is not None:
             return self._start(event, match.group(1), value)
+        if function == actions.REGISTER_ADD:
+            return self._register_add(event)
         if function == actions.CHECKIN_HELP:
             # Never refused, however old or odd the button: an SOS always goes (for the visit they are on now).
             return self._reply(event, answer(lambda: safety.sos(self.ctx, event.user, "Pressed Need help", kind="help"), "need help"))
@@ -278,6 +281,8 @@ class ChatApp:
         function = event.function
         if function == actions.CONFIDENTIAL_FORM:
             return self._confidential_pick(event)
+        if function in self.safeguarding_forms:
+            return self._safeguarding_form(event, function)
         found = dialogs.submitted(event.raw)
         if found is None:
             return dialogs.closed(buttons.NOT_MINE)
@@ -374,6 +379,67 @@ class ChatApp:
         except CommandError as exc:
             return dialogs.dialog_with_errors(form, values, {"with": str(exc)})
         return self._closed_with(event, answer(lambda: confidential.open_with(self.ctx, event.user, other, visit_id), "confidential"))
+
+    # ----- after the visit, the DSL's side -----
+
+    def _add_safeguarding(self, ctx: Ctx) -> None:
+        """/concern, /register, `/visits record N`, and the buttons and forms of the register and a visit's record."""
+        today = lambda: ctx.now().astimezone(ctx.policy.tz).date()  # noqa: E731
+        self.slash["/visits"] = self._command(lambda u, t: safeguarding.visits_command(ctx, u, t, lambda: board.today(ctx, u)))
+        self.slash["/register"] = self._command(lambda u, t: safeguarding.register_command(ctx, u, t))
+        self.slash["/concern"] = self._concern_command
+        self.clicks[actions.REGISTER_CLEAR] = self._form_button(lambda u, i: safeguarding.check_clear(ctx, u, i), forms.register_clear)
+        self.clicks[actions.REFERRAL] = self._form_button(lambda u, v: None if safeguarding.check_record(ctx, u, v) else None,
+                                                          lambda v: forms.referral(v, today()))
+        self.clicks[actions.SHARE] = self._form_button(lambda u, v: None if safeguarding.check_record(ctx, u, v) else None,
+                                                       lambda v: forms.share(v, today()))
+        # Forms of several fields: callback -> (carries an id?, the form drawn for that id, what the submission does).
+        self.safeguarding_forms: dict[str, tuple[bool, Callable[..., forms.Form], Callable[[str, int | None, Json], Reply]]] = {
+            actions.CONCERN_FORM: (True, forms.concern, lambda u, i, a: safeguarding.raise_concern(ctx, u, i or 0, a)),
+            actions.REGISTER_ADD_FORM: (False, forms.register_add, lambda u, i, a: safeguarding.add_flag(ctx, u, a)),
+            actions.REGISTER_CLEAR_FORM: (True, forms.register_clear, lambda u, i, a: safeguarding.clear_flag(ctx, u, i or 0, a)),
+            actions.REFERRAL_FORM: (True, forms.referral, lambda u, i, a: safeguarding.log_referral(ctx, u, i or 0, a)),
+            actions.SHARE_FORM: (True, forms.share, lambda u, i, a: safeguarding.log_share(ctx, u, i or 0, a)),
+        }
+
+    def _concern_command(self, event: Event) -> Json:
+        try:
+            visit_id = safeguarding.concern_visit(self.ctx, event.user)
+        except CommandError as exc:
+            return self._reply(event, Reply(f":warning: {exc}"))
+        return dialogs.dialog(forms.concern(visit_id, event.argument))
+
+    def _register_add(self, event: Event) -> Json:
+        if event.value != "add":
+            return self._reply(event, NOT_MINE)
+        try:
+            safeguarding.check_register(self.ctx, event.user)
+        except CommandError as exc:
+            return self._reply(event, Reply(f":warning: {exc}"))
+        return dialogs.dialog(forms.register_add())
+
+    def _safeguarding_form(self, event: Event, function: str) -> Json:
+        """A form of several fields submitted: problems drawn beside their fields with everything typed kept."""
+        found = dialogs.submitted(event.raw)
+        if found is None:
+            return dialogs.closed(buttons.NOT_MINE)
+        _, values, state = found
+        needs_id, make, run = self.safeguarding_forms[function]
+        try:
+            record_id = buttons.visit(state) if needs_id else None
+        except buttons.BadValue:
+            return dialogs.closed(EXPIRED_FORM)
+        shown = make(record_id) if needs_id else make()
+        try:
+            reply = run(event.user, record_id, values)
+        except FieldErrors as exc:
+            return dialogs.dialog_with_errors(shown, values, exc.errors)
+        except CommandError as exc:
+            return dialogs.dialog_with_errors(shown, values, {shown.fields[0].name: str(exc)})
+        except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
+            log_failure(log, function, exc)
+            return dialogs.dialog_with_errors(shown, values, {shown.fields[0].name: FAILED.text})
+        return self._closed_with(event, reply)
 
     def _staff_names(self, users: tuple[str, ...]) -> list[tuple[str, str]]:
         return [(user, self.people.get(user, user)) for user in users]

@@ -86,6 +86,9 @@ def split(neutral: str, limit: int = MAX_TEXT) -> list[str]:
 OPENS_A_DIALOG = frozenset({actions.DECLINE, actions.CHECKIN_EXTEND, actions.ALERT_SAFE, actions.CONFIDENTIAL})
 # Slash commands that must be configured in the Chat console with "Opens a dialog" (README).
 COMMANDS_OPENING_A_DIALOG = ("/visit", "/visitsafe", "/confidential")
+# After the visit, the DSL's side: /concern and the buttons of the register and of a visit's record open forms.
+OPENS_A_DIALOG = OPENS_A_DIALOG | {actions.REGISTER_ADD, actions.REGISTER_CLEAR, actions.REFERRAL, actions.SHARE}
+COMMANDS_OPENING_A_DIALOG = (*COMMANDS_OPENING_A_DIALOG, "/concern")
 
 
 def _button(button: Button) -> dict[str, Any]:

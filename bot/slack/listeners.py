@@ -11,8 +11,9 @@ from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
 from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, team_check
+from bot import forms as neutral_forms
 from bot.slack import buttons, conversations, forms, render
-from commands import board, confidential, decide, drill, outing, request, safety
+from commands import board, confidential, decide, drill, outing, request, safeguarding, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.messages import clean
@@ -323,9 +324,10 @@ def register(app: App, ctx: Ctx) -> None:
     slash("/out", lambda user, text: outing.out(ctx, user, text))
     slash("/next", lambda user, text: outing.next_visit(ctx, user))
     slash("/back", lambda user, text: outing.back(ctx, user, text))
-    slash("/visits", lambda user, text: board.today(ctx, user))
+    slash("/visits", lambda user, text: safeguarding.visits_command(ctx, user, text, lambda: board.today(ctx, user)))
 
     register_confidential(app, ctx)
+    register_safeguarding(app, ctx)
 
 
 def register_confidential(app: App, ctx: Ctx) -> None:
@@ -383,3 +385,90 @@ def register_confidential(app: App, ctx: Ctx) -> None:
             return
         ack()  # the form closes; the conversation is opened after, outside Slack's 3 seconds
         dm(client, user)(_answer(lambda: confidential.open_with(ctx, user, other, visit_id), "confidential"))
+
+
+def register_safeguarding(app: App, ctx: Ctx) -> None:
+    """After the visit, the DSL's side: /concern and its form, /register, and the buttons and forms of the
+    register and of a visit's record (referrals, information shared)."""
+
+    @app.command("/concern")
+    def concern_command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        # Refused before any form opens when the person is not out; what they typed is kept in the form.
+        found: list[int] = []
+        refusal = _answer(lambda: found.append(safeguarding.concern_visit(ctx, body["user_id"])) or Reply(""), "concern")
+        if not found:
+            ack(**reply_payload(refusal))
+            return
+        _ack_form(ack, client, body, forms.modal(neutral_forms.concern(found[0], clean(body.get("text") or "").strip())))
+
+    slash_reply = lambda user, text: safeguarding.register_command(ctx, user, text)  # noqa: E731
+
+    @app.command("/register")
+    def register_command(ack: Ack, command: dict[str, Any]) -> None:
+        ack(**reply_payload(_answer(lambda: slash_reply(command["user_id"], clean(command.get("text") or "")), "register")))
+
+    def opens(action_id: str, parse: Callable[[str], int | None], check: Callable[[str, int | None], None],
+              view: Callable[[int | None], neutral_forms.Form]) -> None:
+        """A button that opens a form once the clicker may fill it in (checked against the database)."""
+
+        def handler(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+            value = action.get("value")
+            try:
+                record_id = parse(value) if isinstance(value, str) else None
+                check(body["user"]["id"], record_id)
+            except (buttons.BadValue, TypeError):
+                _tell(client, body, NOT_MINE)
+                return
+            except CommandError as exc:
+                _tell(client, body, Reply(f":warning: {exc}"))
+                return
+            _open_form(client, body, forms.modal(view(record_id)), lambda text: _tell(client, body, Reply(text)))
+
+        app.action(action_id)(ack=just_ack, lazy=[handler])
+
+    def add_value(value: str) -> None:
+        if value != "add":
+            raise buttons.BadValue()
+
+    today = lambda: ctx.now().astimezone(ctx.policy.tz).date()  # noqa: E731
+    opens(actions.REGISTER_ADD, add_value, lambda user, _: safeguarding.check_register(ctx, user), lambda _: neutral_forms.register_add())
+    opens(actions.REGISTER_CLEAR, buttons.one_id, lambda user, i: safeguarding.check_clear(ctx, user, i or 0), neutral_forms.register_clear)
+    opens(actions.REFERRAL, buttons.visit, lambda user, i: None if safeguarding.check_record(ctx, user, i or 0) else None,
+          lambda i: neutral_forms.referral(i, today()))
+    opens(actions.SHARE, buttons.visit, lambda user, i: None if safeguarding.check_record(ctx, user, i or 0) else None,
+          lambda i: neutral_forms.share(i, today()))
+
+    def submitted(callback_id: str, needs_id: bool, run: Callable[[str, int | None, dict[str, Any]], Reply]) -> None:
+        """A form of several fields: problems are shown beside their fields and everything typed stays."""
+
+        def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+            user = body["user"]["id"]
+            record_id = _parsed(buttons.visit, {"value": view.get("private_metadata")}) if needs_id else None
+            try:
+                if needs_id and record_id is None:
+                    raise CommandError("This form has expired: close it and start again.")
+                reply = run(user, record_id, forms.values(view))
+            except FieldErrors as exc:
+                ack(response_action="errors", errors=forms.field_errors(exc.errors, view))
+                return
+            except CommandError as exc:
+                ack(response_action="errors", errors=forms.field_errors({"": str(exc)}, view))
+                return
+            except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
+                log_failure(log, callback_id, exc)
+                ack(response_action="errors", errors=forms.field_errors({"": FAILED.text}, view))
+                return
+            ack()
+            context["reply"] = render.fallback_text(reply.text)  # the lazy listener posts it, after the answer
+
+        def post_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+            if context.get("reply"):
+                client.chat_postMessage(channel=body["user"]["id"], text=context["reply"])
+
+        app.view(callback_id)(ack=handler, lazy=[post_reply])
+
+    submitted(actions.CONCERN_FORM, True, lambda user, i, answers: safeguarding.raise_concern(ctx, user, i or 0, answers))
+    submitted(actions.REGISTER_ADD_FORM, False, lambda user, _, answers: safeguarding.add_flag(ctx, user, answers))
+    submitted(actions.REGISTER_CLEAR_FORM, True, lambda user, i, answers: safeguarding.clear_flag(ctx, user, i or 0, answers))
+    submitted(actions.REFERRAL_FORM, True, lambda user, i, answers: safeguarding.log_referral(ctx, user, i or 0, answers))
+    submitted(actions.SHARE_FORM, True, lambda user, i, answers: safeguarding.log_share(ctx, user, i or 0, answers))
