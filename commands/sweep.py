@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
+from commands.exports import purge_after_visit
 from commands.request import purge_drafts
 from flows import alerts, notices, watch
 from flows.messages import Message, esc, where
@@ -209,6 +210,8 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
         return {"skipped": 1}
     done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "purged": purge_expired(ctx)}
     done["drafts"] = purge_drafts(ctx)
+    # Concern, incident, referral, sharing and cleared register text (issue 14): the counts stay for the report.
+    done["after_visit"] = purge_after_visit(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from commands.logsafe import log_failure
 from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, team_check
 from bot.slack import buttons, conversations, forms, render
+from bot.slack.exports import register_exports
 from commands import board, confidential, decide, outing, request, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
@@ -318,7 +319,8 @@ def register(app: App, ctx: Ctx) -> None:
     slash("/out", lambda user, text: outing.out(ctx, user, text))
     slash("/next", lambda user, text: outing.next_visit(ctx, user))
     slash("/back", lambda user, text: outing.back(ctx, user, text))
-    slash("/visits", lambda user, text: board.today(ctx, user))
+    # /visits, /visits export and /visits report (bot/slack/exports.py)
+    register_exports(app, ctx)
 
     register_confidential(app, ctx)
 
