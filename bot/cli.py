@@ -353,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="play it in a simulated Slack workspace or a simulated Google Chat (default: slack)")
     demo.add_argument("--overdue", action="store_true", help="then play a second visit that runs late: missed check-in, the ladder, confirmed safe (default: off)")
     demo.set_defaults(func=cmd_demo)
+    from bot.cli_exports import add_parsers  # export, report, calendar-url (issue 14)
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

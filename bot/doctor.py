@@ -22,7 +22,7 @@ MANIFEST = Path(__file__).resolve().parent.parent / "app_manifest.yml"
 # The manifest's bot scopes, for an installation that does not ship app_manifest.yml.
 MANIFEST_SCOPES = (
     "commands", "chat:write", "im:write", "mpim:write", "users:read", "im:history", "groups:history",
-    "channels:history", "groups:read", "channels:read",
+    "channels:history", "groups:read", "channels:read", "files:write",
 )
 # The token itself is wrong, revoked or of the wrong kind: every call will fail the same way.
 UNAUTHORIZED = TOKEN - {"missing_scope", "no_permission"}

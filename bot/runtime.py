@@ -171,6 +171,7 @@ class Runtime:
             str(settings.google_application_credentials), settings.chat_api_url, self.policy.confidential_fallback_space
         )
         self.chat_app = ChatApp(self.ctx, ChatVerifier(settings.google_chat_audience, settings.chat_certs_url))
+        self.chat_app.public_url = settings.public_url
 
     def _build_slack(self, settings: Settings, process_before_response: bool) -> None:
         """Slack: the watched Web API client, profile phones, Bolt and its listeners, the gate before them."""
@@ -440,5 +441,37 @@ class Runtime:
                 start_response(refusal.status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
                 return [body]
             return self._slack_handler(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "GET" and (path == "/calendar.ics" or path.startswith("/downloads/")):
+            return self._file_route(environ, start_response, path)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"Not Found"]
+
+    def _file_route(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
+        """GET /calendar.ics?token=… (the school calendar) and GET /downloads/<secret> (a file kept for one person, once).
+
+        A wrong, missing or used secret is answered exactly like an unknown path: nothing says the route exists.
+        """
+        from urllib.parse import parse_qs
+
+        from bot import calendar
+        from commands import exports
+
+        headers: list[tuple[str, str]] = [("Cache-Control", "private, no-store"), ("X-Content-Type-Options", "nosniff")]
+        try:
+            if path == "/calendar.ics":
+                token = (parse_qs(environ.get("QUERY_STRING") or "").get("token") or [""])[0]
+                body, headers = calendar.feed(self.ctx, token), headers + [("Content-Type", "text/calendar; charset=utf-8")]
+            else:
+                found = exports.take_download(self.ctx, path[len("/downloads/"):])
+                body = found[2] if found else None
+                if found:
+                    headers += [("Content-Type", found[1]), ("Content-Disposition", f'attachment; filename="{found[0]}"')]
+        except Exception as exc:  # noqa: BLE001 - a failed read answers 500 without a trace of what it held
+            log_failure(log, path.split("/")[1] or "file route", exc)
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"Internal Server Error"]
+        if body is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found"]
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [body]

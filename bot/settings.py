@@ -62,6 +62,8 @@ class Settings(BaseSettings):
             # Never echo the key: say what shape it should have.
             raise ValueError("is not a GOV.UK Notify API key, which is its name then two ids: name-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx-xxxxxxxx-xxxx-...")
         return value.strip() if isinstance(value, str) else value
+    # This server's public https address: for the calendar feed's URL and (Google Chat) download links.
+    visitsafe_public_url: str | None = None
 
     @field_validator("google_chat_audience", "google_application_credentials", mode="before")
     @classmethod
@@ -91,6 +93,17 @@ class Settings(BaseSettings):
             return self.google_chat_certs_url
         audience = self.google_chat_audience or ""
         return GOOGLE_OAUTH2_CERTS if audience.startswith(("https://", "http://")) else GOOGLE_CHAT_CERTS
+
+    @property
+    def public_url(self) -> str | None:
+        """VISITSAFE_PUBLIC_URL, else the scheme and host of a Chat audience set to the endpoint URL; None if neither."""
+        if self.visitsafe_public_url and self.visitsafe_public_url.strip():
+            return self.visitsafe_public_url.strip().rstrip("/")
+        audience = self.google_chat_audience or ""
+        if audience.startswith(("https://", "http://")):
+            scheme, _, rest = audience.partition("://")
+            return f"{scheme}://{rest.split('/', 1)[0]}"
+        return None
 
     @property
     def chat_api_url(self) -> str:

@@ -9,6 +9,7 @@ from commands import drill
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
+from commands.exports import purge_after_visit
 from commands.request import purge_drafts
 from commands.safeguarding import send_follow_ups
 from commands.texts import arm_texts, queue_texts
@@ -221,6 +222,8 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     done["drafts"] = purge_drafts(ctx)
     done["drills"] = drill.end_drills(ctx)
     done["follow_ups"] = send_follow_ups(ctx)
+    # Concern, incident, referral, sharing and cleared register text (issue 14): the counts stay for the report.
+    done["after_visit"] = purge_after_visit(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

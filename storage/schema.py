@@ -413,3 +413,23 @@ def _drills(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0020_exports")
+def _exports(db: Database) -> None:
+    db.executescript(
+        """
+        -- A file made for one person (an export, a report) where the platform cannot take an upload (Google Chat):
+        -- fetched once through a link with a secret (only its hash is kept), deleted when fetched or expired.
+        CREATE TABLE downloads (
+            token_hash TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            body BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX downloads_expiry ON downloads(expires_at);
+        """
+    )

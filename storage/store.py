@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from flows.durations import format_duration
 from flows.messages import Button, Message
 from flows.policy import Role, Tier
-from flows.request import RiskAnswers, VisitDetails
+from flows.request import PURGED, RiskAnswers, VisitDetails
 from flows.risk import Flag, RegisterEntry, RiskAssessment, address_key, family_key, legacy_address_key
 from flows.policy import Policy
 from flows.visit import LIVE, Decision, Slot, State, Visit, Watch
@@ -1143,3 +1143,118 @@ class Tx:
             [*kinds, ts(since) if since else -1.0],
         ).fetchall()
         return [{"id": i, "visit_id": v, "kind": k, "raised_by": by, "raised_at": dt(at), "pupil_ref": ref} for i, v, k, by, at, ref in rows]
+
+    # Exports, the calendar, the governors' report and retention of the back half of a visit (helper "exports") --
+
+    def visits_made_between(self, start: datetime, end: datetime) -> list[Visit]:
+        """Visits that went out (drills left out), planned to start in [start, end), in start order."""
+        return self.visits_where("departed_at IS NOT NULL AND drill = 0 AND start_at >= ? AND start_at < ?", [ts(start), ts(end)], order="start_at, id")
+
+    def visits_made_count(self, start: datetime, end: datetime) -> int:
+        """How many visits went out (drills left out), planned to start in [start, end): answered from the start index."""
+        return int(self.db.conn.execute(
+            "SELECT COUNT(*) FROM visits WHERE departed_at IS NOT NULL AND drill = 0 AND start_at >= ? AND start_at < ?", [ts(start), ts(end)]
+        ).fetchone()[0])
+
+    def return_confirmations(self, visit_ids: list[int]) -> dict[int, str]:
+        """Who confirmed each visit's return: the responder who confirmed it safe, else who signed back."""
+        found: dict[int, str] = {}
+        marks = ", ".join("?" * len(visit_ids))
+        for visit_id, actor, action in self.db.conn.execute(
+            f"SELECT visit_id, actor, action FROM audit WHERE visit_id IN ({marks})"
+            " AND action IN ('back', 'back_home', 'back_during_emergency', 'confirmed_safe') ORDER BY id", visit_ids,
+        ):
+            if action == "confirmed_safe" or visit_id not in found:
+                found[visit_id] = actor
+        return found
+
+    def calendar_visits(self, since: datetime) -> list[tuple[Visit, datetime]]:
+        """Approved, live and returned visits planned from `since` on (drills left out), each with when it last changed."""
+        visits = self.visits_where(
+            "drill = 0 AND start_at >= ? AND state IN ('approved', 'out', 'overdue', 'emergency', 'returned', 'closed')",
+            [ts(since)], order="start_at, id",
+        )
+        changed = dict(self.db.conn.execute(
+            f"SELECT id, updated_at FROM visits WHERE id IN ({', '.join('?' * len(visits))})", [v.id for v in visits]
+        )) if visits else {}
+        return [(v, dt(changed[v.id])) for v in visits]  # type: ignore[misc]
+
+    def report_counts(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """What the governors' report counts of visits planned in [start, end), drills never: no personal data."""
+        q = self.db.conn.execute
+        span = [ts(start), ts(end)]
+        real = "drill = 0 AND start_at >= ? AND start_at < ?"
+        made = q(f"SELECT id, json_extract(details, '$.reason'), json_extract(details, '$.visit_type') FROM visits"
+                 f" WHERE {real} AND departed_at IS NOT NULL ORDER BY id", span).fetchall()
+        ids = [row[0] for row in made]
+        in_ids = f"SELECT id FROM visits WHERE {real} AND departed_at IS NOT NULL"
+        return {
+            "requested": q(f"SELECT COUNT(*) FROM visits WHERE {real}", span).fetchone()[0],
+            "declined": q(f"SELECT COUNT(*) FROM visits WHERE {real} AND state = 'declined'", span).fetchone()[0],
+            "made": made,
+            "outcomes": [o for (o,) in q(f"SELECT outcome FROM outcomes WHERE visit_id IN ({in_ids})", span)],
+            "given": len(q(f"SELECT visit_id FROM outcomes WHERE visit_id IN ({in_ids})", span).fetchall()),
+            "ids": ids,
+            # Reports raised during or after a visit of the period, and any tied to no visit raised in it.
+            "reports": [k for (k,) in q(
+                f"SELECT kind FROM concerns WHERE visit_id IN (SELECT id FROM visits WHERE {real})"
+                " OR (visit_id IS NULL AND raised_at >= ? AND raised_at < ?)", [*span, *span])],
+            "events": [(v, a, at, json.loads(d).get("tier")) for v, a, at, d in q(
+                f"SELECT visit_id, action, at, detail FROM audit WHERE visit_id IN ({in_ids})"
+                " AND action IN ('tier_sent', 'back', 'back_home', 'checkin', 'extended', 'confirmed_safe', 'back_during_emergency')"
+                " ORDER BY at, id", span)],
+            "emergencies": q(f"SELECT COUNT(DISTINCT visit_id) FROM audit WHERE visit_id IN ({in_ids}) AND action LIKE 'emergency_%'",
+                             span).fetchone()[0],
+            "records": q(f"SELECT due_at, recorded_at FROM records WHERE visit_id IN ({in_ids})", span).fetchall(),
+        }
+
+    def calendar_token(self, new: bool = False) -> str:
+        """The secret in the calendar feed's URL, made once per database (`new`: replaced, the old URL stops working)."""
+        if new:
+            self.db.conn.execute("DELETE FROM install_settings WHERE name = 'calendar_token'")
+        self.db.conn.execute("INSERT OR IGNORE INTO install_settings (name, value) VALUES ('calendar_token', ?)", [uuid.uuid4().hex + uuid.uuid4().hex])
+        return str(self.db.conn.execute("SELECT value FROM install_settings WHERE name = 'calendar_token'").fetchone()[0])
+
+    def stored_calendar_token(self) -> str | None:
+        """The calendar feed's secret, if one was ever made (read-only: the feed never creates it)."""
+        row = self.db.conn.execute("SELECT value FROM install_settings WHERE name = 'calendar_token'").fetchone()
+        return None if row is None else str(row[0])
+
+    def add_download(self, token_hash: str, user: str, filename: str, content_type: str, body: bytes, now: datetime, expires: datetime) -> None:
+        """Keep a file for one person to fetch once; expired ones go now."""
+        self.db.conn.execute("DELETE FROM downloads WHERE expires_at < ?", [ts(now)])
+        self.db.conn.execute(
+            "INSERT INTO downloads (token_hash, user, filename, content_type, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [token_hash, user, filename, content_type, body, ts(now), ts(expires)],
+        )
+
+    def take_download(self, token_hash: str, now: datetime) -> tuple[str, str, str, bytes] | None:
+        """(user, filename, content type, body) of a file not yet fetched nor expired, deleted as it is taken."""
+        self.db.conn.execute("DELETE FROM downloads WHERE expires_at < ?", [ts(now)])
+        row = self.db.conn.execute("SELECT user, filename, content_type, body FROM downloads WHERE token_hash = ?", [token_hash]).fetchone()
+        if row is None:
+            return None
+        self.db.conn.execute("DELETE FROM downloads WHERE token_hash = ?", [token_hash])
+        return str(row[0]), str(row[1]), str(row[2]), bytes(row[3])
+
+    def purge_after_visit_text(self, before: datetime, now: datetime) -> dict[str, int]:
+        """Free text of the back half of a visit older than `before` is replaced; kinds, times and ids stay for the report.
+
+        Concern and incident reports, referral notes, why information was shared, and a cleared register flag's
+        reason and clearing note (an open flag keeps its reason: it still stops visits).
+        """
+        cut, at = ts(before), ts(now)
+        done = {
+            "concerns": self.db.conn.execute(
+                "UPDATE concerns SET detail = '{}', purged_at = ? WHERE purged_at IS NULL AND raised_at < ?", [at, cut]).rowcount,
+            "referrals": self.db.conn.execute(
+                "UPDATE referrals SET notes = CASE WHEN notes IS NULL THEN NULL ELSE ? END, purged_at = ? WHERE purged_at IS NULL"
+                " AND logged_at < ? AND (follow_up_on IS NULL OR follow_up_on < ?)", [PURGED, at, cut, cut]).rowcount,
+            "shares": self.db.conn.execute(
+                "UPDATE shares SET why = ?, purged_at = ? WHERE purged_at IS NULL AND logged_at < ?", [PURGED, at, cut]).rowcount,
+            "register": self.db.conn.execute(
+                "UPDATE register SET reason = ?, clear_note = CASE WHEN clear_note IS NULL THEN NULL ELSE ? END, label = NULL,"
+                " address_key = NULL, family_key = NULL"
+                " WHERE cleared_at IS NOT NULL AND cleared_at < ? AND reason != ?", [PURGED, PURGED, cut, PURGED]).rowcount,
+        }
+        return {k: v for k, v in done.items() if v}

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from bot import buttons, forms
 from bot.gchat import forms as dialogs
+from bot.gchat import exports as chat_exports
 from bot.gchat import render
 from bot.gchat.auth import ChatAuthError, ChatVerifier
 from bot.interactions import FAILED, HELP, answer, on_own_visit, team_check
@@ -104,6 +105,8 @@ class ChatApp:
         # (id, name) of people for a picker: the policy's staff directory (Chat has no profile lookup here).
         self.names = names or self._staff_names
         self.people = render.staff_names(ctx.policy)
+        # This server's https address for download links (set by the runtime from VISITSAFE_PUBLIC_URL).
+        self.public_url: str | None = None
         ctx_ = ctx
         self.slash: dict[str, Callable[[Event], Json]] = {
             "/out": self._command(lambda u, t: outing.out(ctx_, u, t)),
@@ -112,7 +115,8 @@ class ChatApp:
             "/extend": self._command(lambda u, t: safety.extend(ctx_, u, t)),
             "/next": self._command(lambda u, t: outing.next_visit(ctx_, u)),
             "/sos": self._command(lambda u, t: safety.sos(ctx_, u, t)),
-            "/visits": self._command(lambda u, t: board.today(ctx_, u)),
+            # The board, and export / report as one-time links (bot/gchat/exports.py).
+            "/visits": self._command(lambda u, t: chat_exports.visits(ctx_, self.public_url, u, t)),
             "/visit": self._visit_command,
             "/visitsafe": self._visitsafe_command,
             "/confidential": self._confidential_command,
@@ -385,7 +389,9 @@ class ChatApp:
     def _add_safeguarding(self, ctx: Ctx) -> None:
         """/concern, /register, `/visits record N`, and the buttons and forms of the register and a visit's record."""
         today = lambda: ctx.now().astimezone(ctx.policy.tz).date()  # noqa: E731
-        self.slash["/visits"] = self._command(lambda u, t: safeguarding.visits_command(ctx, u, t, lambda: board.today(ctx, u)))
+        # `/visits record N` first; the board, export and report otherwise (bot/gchat/exports.py).
+        self.slash["/visits"] = self._command(
+            lambda u, t: safeguarding.visits_command(ctx, u, t, lambda: chat_exports.visits(ctx, self.public_url, u, t)))
         self.slash["/register"] = self._command(lambda u, t: safeguarding.register_command(ctx, u, t))
         self.slash["/concern"] = self._concern_command
         self.clicks[actions.REGISTER_CLEAR] = self._form_button(lambda u, i: safeguarding.check_clear(ctx, u, i), forms.register_clear)

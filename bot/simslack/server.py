@@ -17,7 +17,7 @@ from typing import Any, Callable
 from bot.doctor import MANIFEST_SCOPES
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Call", "Posted", "ViewRecord", "SimSlack", "sign_request"]
+__all__ = ["Call", "Posted", "SharedFile", "ViewRecord", "SimSlack", "sign_request"]
 
 # Keys whose form-encoded values are JSON documents on the real wire.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
@@ -81,6 +81,19 @@ class ViewRecord:
     trigger_id: str | None = None
     external_id: str | None = None
     hash: str = ""
+
+
+@dataclass
+class SharedFile:
+    """A file uploaded with files.getUploadURLExternal and shared with completeUploadExternal."""
+
+    id: str
+    filename: str
+    length: int
+    content: bytes = b""
+    title: str | None = None
+    channel: str | None = None
+    comment: str | None = None
 
 
 class _ApiError(Exception):
@@ -223,6 +236,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         """Parse the request, dispatch it and write the reply."""
         url = urlsplit(self.path)
+        if url.path.startswith("/upload/"):  # where files.getUploadURLExternal says to send a file's bytes
+            length = int(self.headers.get("Content-Length") or 0)
+            sim_: SimSlack = self.server.sim  # type: ignore[attr-defined]
+            self._write(sim_._receive_upload(url.path[len("/upload/"):], self.rfile.read(length) if length else b""))
+            return
         if not url.path.startswith("/api/"):
             self._write(_Reply(404, b"Not Found", "text/plain; charset=utf-8"))
             return
@@ -324,6 +342,8 @@ class SimSlack:
             "conversations.history": self._conversations_history,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
 
     # ----- lifecycle -----
@@ -548,6 +568,7 @@ class SimSlack:
         self._down = False
         self._members: dict[str, list[str]] = {}  # group DMs opened: channel id -> members
         self._opened: set[str] = set()
+        self._files: dict[str, SharedFile] = {}  # uploaded files by id
 
     def _handle(self, method: str, params: dict, token: str | None) -> _Reply:
         """Answer one call (late, if delay_replies() says so)."""
@@ -912,6 +933,46 @@ class SimSlack:
         if entry is None:
             raise _ApiError("user_not_found")
         return {"user": _user_object(user_id, entry, self.team_id)}
+
+    # ----- files (issue 14: /visits export and report) -----
+
+    def files(self, channel_or_user: str) -> list[SharedFile]:
+        """Files shared in a channel, or in a user's DM when given a user id, oldest first."""
+        with self._lock:
+            return copy.deepcopy([f for f in self._files.values() if f.channel == _dm_channel(channel_or_user)])
+
+    def _files_get_upload_url(self, params: dict) -> dict:
+        """files.getUploadURLExternal: a file id and where to send its bytes."""
+        if not params.get("filename") or not str(params.get("length") or "").isdigit():
+            raise _ApiError("invalid_arguments")
+        file_id = f"F{len(self._files) + 1:08d}"
+        self._files[file_id] = SharedFile(file_id, str(params["filename"]), int(params["length"]))
+        return {"upload_url": f"{self.base_url.removesuffix('/api/')}/upload/{file_id}", "file_id": file_id}
+
+    def _receive_upload(self, file_id: str, body: bytes) -> _Reply:
+        """The bytes of a file, POSTed to its upload URL (Slack answers 200 "OK - <length>")."""
+        with self._lock:
+            found = self._files.get(file_id)
+            if found is None:
+                return _text_reply(404)
+            found.content = body
+        return _Reply(200, f"OK - {len(body)}".encode(), "text/plain; charset=utf-8")
+
+    def _files_complete_upload(self, params: dict) -> dict:
+        """files.completeUploadExternal: the uploaded files are shared in one conversation (or kept private)."""
+        files = params.get("files")
+        listed = json.loads(files) if isinstance(files, str) else files
+        channel = params.get("channel_id")
+        if channel and channel.startswith("D") and channel not in self._opened:
+            raise _ApiError("channel_not_found")
+        shared = []
+        for entry in listed or []:
+            found = self._files.get(entry.get("id"))
+            if found is None or len(found.content) != found.length:
+                raise _ApiError("file_not_found" if found is None else "file_upload_size_mismatch")
+            found.title, found.channel, found.comment = entry.get("title"), channel, params.get("initial_comment")
+            shared.append({"id": found.id, "title": found.title, "name": found.filename})
+        return {"files": shared}
 
 
 def _user_object(user_id: str, entry: dict, team_id: str, is_bot: bool = False) -> dict:

@@ -13,6 +13,7 @@ from commands.logsafe import log_failure
 from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, team_check
 from bot import forms as neutral_forms
 from bot.slack import buttons, conversations, forms, render
+from bot.slack.exports import register_exports
 from commands import board, confidential, decide, drill, outing, request, safeguarding, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
@@ -324,7 +325,8 @@ def register(app: App, ctx: Ctx) -> None:
     slash("/out", lambda user, text: outing.out(ctx, user, text))
     slash("/next", lambda user, text: outing.next_visit(ctx, user))
     slash("/back", lambda user, text: outing.back(ctx, user, text))
-    slash("/visits", lambda user, text: safeguarding.visits_command(ctx, user, text, lambda: board.today(ctx, user)))
+    # /visits, /visits export and /visits report (bot/slack/exports.py)
+    register_exports(app, ctx)
 
     register_confidential(app, ctx)
     register_safeguarding(app, ctx)
