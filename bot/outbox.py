@@ -89,6 +89,8 @@ class Dispatcher:
         self.store = store
         # Run in the transaction that marks a message sent (e.g. an SMS gone: the chat copies waiting say so).
         self.on_sent = on_sent
+        # Called after an alert is refused outright: its fallbacks and SMS should go now, not at the next tick.
+        self.on_refused: Callable[[], None] = lambda: None
         # Only the process holding the sweep lease sends, so two instances never send one message twice.
         self.may_send = may_send
         self.messenger = messenger
@@ -173,6 +175,8 @@ class Dispatcher:
             with self.store.transaction() as tx:
                 tx.defer(due.id, self.clock() + wait, str(exc), in_flight=in_flight, refused=exc.refused)
             log.warning("outbox %s: delivery deferred %.1fs (%s)", due.id, wait.total_seconds(), exc)
+            if exc.refused and alert:
+                self.on_refused()
             return False
         except Undeliverable as exc:
             if not alert:
@@ -185,6 +189,7 @@ class Dispatcher:
             with self.store.transaction() as tx:
                 tx.defer(due.id, self.clock() + wait, str(exc), in_flight=due.in_flight and not posting, refused=True)
             log.error("outbox %s: alert refused by Slack (%s); retrying in %.1fs", due.id, exc, wait.total_seconds())
+            self.on_refused()
             return False
         except Exception as exc:  # noqa: BLE001 - an unknown failure is retried, never dropped
             with self.store.transaction() as tx:

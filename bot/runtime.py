@@ -37,7 +37,7 @@ from commands.texts import arm_texts
 from commands.sweep import LEASE, escalate_directly, fall_back, holds_lease, sweep
 from commands.wakeup import missed_between, next_due_moment
 from flows.policy import Policy, Role
-from storage.store import NotWritable, Store
+from storage.store import NotWritable, Store, is_alert_key
 
 log = logging.getLogger("visitsafe")
 
@@ -119,6 +119,8 @@ class Runtime:
         # The wake-up runs the sweep the moment a timer falls due; the periodic tick is the safety net.
         self.wakeup = WakeUp(self._next_due, lambda: self.tick(woken=True), clock, self.monotonic)
         self.ctx.wake = self._committed
+        # An alert refused outright in the delivery thread: the wake-up runs a tick for its fallbacks and SMS now.
+        self.dispatcher.on_refused = self.wakeup.poke
 
     def _wire_notify(self, settings: Settings) -> None:
         """SMS and email through GOV.UK Notify beside the chat, when NOTIFY_API_KEY is set (the policy's notify: needs it)."""
@@ -133,11 +135,12 @@ class Runtime:
         self.dispatcher.on_sent = self._text_sent
 
     def _text_sent(self, tx: Any, due: Any) -> None:
-        """An SMS or email has gone: every chat alert of the visit still waiting says where it is already being handled."""
-        from flows.textalerts import is_text, sent_note
+        """An SMS or email has gone: every chat alert of the visit to a responder says where it is already being handled."""
+        from commands.texts import text_sent
+        from flows.textalerts import is_text
 
-        if due.visit_id is not None and is_text(due.message.to):
-            tx.note_waiting_alerts(due.visit_id, sent_note(due.message, self.clock(), self.policy))
+        if due.visit_id is not None and is_text(due.message.to) and is_alert_key(due.message.key):
+            text_sent(tx, due.message, due.visit_id, due.id, self.clock(), self.ctx)
 
     @property
     def on_chat(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
+from commands import texts
 from commands.context import CommandError, Ctx, Reply
 from commands.direct import mark_sent_directly
 from flows import alerts, duress, notices, watch
@@ -38,7 +39,10 @@ def _emergency(ctx: Ctx, tx: Tx, visit: Visit, user: str, kind: str, note: str |
     tx.save_visit(visit, now)
     # The audit records that a duress alarm was raised, never the word.
     tx.audit(user, f"emergency_{kind}", now, visit.id)
-    tx.send(alerts.emergency_messages(visit, now, ctx.policy, ctx.phone), now, visit.id)
+    messages = alerts.emergency_messages(visit, now, ctx.policy, ctx.phone)
+    tx.send(messages, now, visit.id)
+    # By SMS too if chat does not deliver it in time, or nobody acknowledges it within sms_after.
+    texts.stand_by_emergency(ctx, tx, visit, messages, now)
     return visit
 
 
@@ -273,6 +277,8 @@ def _act(ctx: Ctx, user: str, visit_id: int, action: str, change, note: str | No
             messages += notices.office_board_back(as_the_team_sees(visit), ctx.policy)
         elif action == "confirmed_safe":
             messages += alerts.board_safe(visit, now, ctx.policy)
+        if action == "confirmed_safe":
+            messages += texts.tell_texted_it_is_over(ctx, tx, visit, now)
         tx.send(messages, now, visit.id)
     ctx.wake()
     return visit

@@ -7,6 +7,8 @@ from commands.context import Ctx
 
 # Before any tick: every timer counts.
 EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# How soon after the last tick the wake-up runs another for an alert refused outright.
+REFUSED_RETICK = timedelta(seconds=1)
 
 
 def _day_start(moment: datetime, ctx: Ctx, days: int = 0) -> datetime:
@@ -16,7 +18,8 @@ def _day_start(moment: datetime, ctx: Ctx, days: int = 0) -> datetime:
 
 def next_due_moment(ctx: Ctx, after: datetime | None) -> datetime | None:
     """The earliest moment later than `after` at which a sweep would act: a check-in, tier or repeat,
-    a request or an unstarted visit expiring, or an alert waiting long enough to fall back (None: nothing)."""
+    a request or an unstarted visit expiring, an alert waiting long enough to fall back or refused outright, or an SMS on
+    standby whose time to be armed comes (None: nothing)."""
     after = after or EVER
     limit = ctx.policy.delivery_fallback_after
     # An approved visit expires at the end of its day (see sweep.expire_unstarted_visits): those of
@@ -27,7 +30,23 @@ def next_due_moment(ctx: Ctx, after: datetime | None) -> datetime | None:
         moments.append(_day_start(first["approved"], ctx, days=1))
     if first["alert"] is not None:
         moments.append(first["alert"] + limit)
+    moments += _texts_due(ctx, after)
+    if ctx.store.read().refused_not_fallen_back():
+        # Refused outright since the last tick: its fallbacks and SMS go now (at most one such tick a second).
+        moments.append(after + REFUSED_RETICK)
     return min((m for m in moments if m is not None), default=None)
+
+
+def _texts_due(ctx: Ctx, after: datetime) -> list[datetime]:
+    """When an SMS on standby could next be armed: its chat waiting delivery_fallback_after, or sms_after unacknowledged."""
+    if ctx.policy.notify is None:
+        return []
+    moments = []
+    for wait, chat_waiting in ((ctx.policy.delivery_fallback_after, True), (ctx.policy.sms_after, False)):
+        first = ctx.store.read().earliest_standby_after(after - wait, chat_waiting) if wait else None
+        if first is not None:
+            moments.append(first + wait)
+    return moments
 
 
 def missed_between(ctx: Ctx, after: datetime, before: datetime) -> int:

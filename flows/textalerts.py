@@ -53,6 +53,13 @@ def tier_people(visit: Visit, tier_index: int, policy: Policy) -> list[str]:
     return [u for u in dict.fromkeys(people) if u not in visit.team]
 
 
+def people_behind(destination: str, policy: Policy) -> list[str]:
+    """The people a chat destination reaches: a channel's by its role (office staff, the DSLs), a DM's person."""
+    channels = {policy.channels.office: Role.office, policy.channels.safeguarding: Role.dsl}
+    role = channels.get(destination)
+    return policy.roles.holders(role) if role is not None else [destination]
+
+
 def _seniors(visit: Visit, policy: Policy) -> list[str]:
     return [u for u in dict.fromkeys((*policy.roles.dsl, *policy.roles.head)) if u not in visit.team]
 
@@ -65,16 +72,81 @@ def sms_text(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, phones: 
     since = clock(visit.watch.anchor or visit.expected_return, policy)
     missed = (visit.watch.anchor or now) < visit.expected_return
     why = f"missed the check-in due at {since}" if missed else f"{'were' if len(visit.team) > 1 else 'was'} due back at {since}"
-    mobiles = "; ".join(f"{name(u, policy)} {phones(u) or 'no mobile on file'}" for u in visit.team)
+    mobiles = _mobiles(visit, policy, phones)
     if last:
         what = "Nobody has confirmed they are safe: contact the police now (999 if in immediate danger)."
     else:
         what = "Phone them now. If they do not answer, follow the school's plan; 999 if anyone is in immediate danger."
     return (
         f"VisitSafe {policy.school}: {'CONTACT THE POLICE' if last else 'OVERDUE'}. {staff} {why} from home visit #{visit.id}"
-        f" ({overdue_minutes(visit, now)} min ago). Mobile: {mobiles}. {what}"
-        " Open VisitSafe for the safety log, and press Reached, safe or I'm handling this there."
+        f" ({overdue_minutes(visit, now)} min ago). Mobile: {mobiles}. {what}" + OPEN_VISITSAFE
     )
+
+
+def _mobiles(visit: Visit, policy: Policy, phones: Phones) -> str:
+    return "; ".join(f"{name(u, policy)} {phones(u) or 'no mobile on file'}" for u in visit.team)
+
+
+OPEN_VISITSAFE = " Open VisitSafe for the safety log, and press Reached, safe or I'm handling this there."
+SILENT = "Someone may be watching their screen: do not message them and do not say how you know."
+
+
+def emergency_sms_text(visit: Visit, now: datetime, policy: Policy, phones: Phones) -> str:
+    """The words of an SOS's SMS (or a duress alarm's, which says it is silent): who, when, their mobiles, what to do;
+    never the note, the child or the address."""
+    w = visit.watch
+    raiser = w.emergency_by or visit.requester
+    whose = f" ({name(visit.requester, policy)}'s visit)" if raiser != visit.requester else ""
+    where = f"at {clock(now, policy)} on home visit #{visit.id}{whose}"
+    mobiles = _mobiles(visit, policy, phones)
+    if w.emergency == "duress":
+        return (
+            f"VisitSafe {policy.school}: SILENT ALARM. {name(raiser, policy)} used their duress word {where}. {SILENT}"
+            f" Mobile: {mobiles}. Call 999 if anyone is in immediate danger." + OPEN_VISITSAFE
+        )
+    raised = "asked for help" if w.emergency == "help" else "raised an SOS"
+    return (
+        f"VisitSafe {policy.school}: SOS. {name(raiser, policy)} {raised} {where}. Mobile: {mobiles}."
+        " Phone them now; call 999 if anyone is in immediate danger." + OPEN_VISITSAFE
+    )
+
+
+def repeat_sms_text(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, phones: Phones) -> str:
+    """The words of a reminder's SMS once the ladder is exhausted (or an emergency is open) and nobody confirmed safety."""
+    emergency = visit.watch.emergency
+    what = "OVERDUE" if not emergency else "SILENT ALARM" if emergency == "duress" else "SOS"
+    staff = " and ".join(name(u, policy) for u in visit.team)
+    quiet = f" {SILENT}" if emergency == "duress" else ""
+    return (
+        f"VisitSafe {policy.school}: STILL NOT CONFIRMED SAFE ({what}, reminder {alarm.number}). {staff}, home visit #{visit.id},"
+        f" due back {clock(visit.expected_return or now, policy)}.{quiet} Mobile: {_mobiles(visit, policy, phones)}."
+        " Nobody has confirmed they are safe: contact the police now (999 if in immediate danger)." + OPEN_VISITSAFE
+    )
+
+
+def standby_for(visit: Visit, chat: list[Message], text: str, policy: Policy) -> list[Message]:
+    """An SMS on standby for each person the chat alerts of one alarm reach (with a mobile, never the visiting team),
+    keyed like those alerts so arm_texts() finds them together."""
+    if policy.notify is None or not chat:
+        return []
+    first = chat[0]
+    assert first.key is not None and first.key.endswith(first.to)
+    prefix = first.key[: len(first.key) - len(first.to)]
+    reached = [u for m in chat for u in people_behind(m.to, policy)]
+    people = [u for u in dict.fromkeys(reached) if u not in visit.team and _has(u, "sms", policy)]
+    return [
+        Message(to=f"sms:{user}", text=text, key=f"{prefix}sms:{user}", fallback=_fallback(user, people, visit, policy, "sms"))
+        for user in people
+    ]
+
+
+def all_clear(visit: Visit, texted: list[str], now: datetime, policy: Policy) -> list[Message]:
+    """To each person texted about a visit, once: it is over (no note, no child, no address)."""
+    staff = " and ".join(name(u, policy) for u in visit.team)
+    verb = "are" if len(visit.team) > 1 else "is"
+    text = f"VisitSafe: {staff} {verb} confirmed safe at {clock(now, policy)}. No action needed."
+    destinations = [f"{SMS}{user}" for user in dict.fromkeys(texted) if user not in visit.team]
+    return [Message(to=to, text=text, key=f"allclear:{visit.id}:{to}") for to in destinations]
 
 
 def _key(visit: Visit, alarm: Alarm, destination: str) -> str:

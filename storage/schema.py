@@ -433,3 +433,9 @@ def _exports(db: Database) -> None:
         CREATE INDEX downloads_expiry ON downloads(expires_at);
         """
     )
+
+
+@migrations(name="0023_notify_sos")
+def _notify_sos(db: Database) -> None:
+    """Texts on standby (issue 15): the wake-up plans for them and the sweep arms them without reading every old row."""
+    db.executescript("CREATE INDEX outbox_standby ON outbox(created_at) WHERE status = 'standby';")

@@ -863,14 +863,67 @@ class Tx:
     def _refused_in(self, visit_id: int, group: str) -> bool:
         return self._chat_alerts_in(visit_id, group, "refused = 1", [])
 
-    def note_waiting_alerts(self, visit_id: int, note: str) -> int:
-        """Add a note to every chat alert of a visit still waiting to be delivered (e.g. it has gone by SMS meanwhile)."""
+    def note_waiting_alerts(self, visit_id: int, note: str, exclude: list[str] | tuple[str, ...] = ()) -> int:
+        """Add a note to every chat alert of a visit still waiting to be delivered (e.g. it has gone by SMS meanwhile),
+        except those to the destinations in `exclude`."""
         return self.db.conn.execute(
             f"UPDATE outbox SET payload = json_insert(payload, '$.notes[#]', ?) WHERE visit_id = ? AND alert = 1"
             f" AND status IN {UNDELIVERED} AND target NOT LIKE 'sms:%' AND target NOT LIKE 'email:%'"
-            " AND json_extract(payload, '$.replaces') IS NULL",
-            [note, visit_id],
+            " AND json_extract(payload, '$.replaces') IS NULL AND target NOT IN (SELECT value FROM json_each(?))",
+            [note, visit_id, json.dumps(list(exclude))],
         ).rowcount
+
+    def delivered_chat_alerts(self, visit_id: int, exclude: list[str] | tuple[str, ...] = ()) -> list[tuple[str, Message]]:
+        """(ref, how it reads now: its last update queued, else itself) of each chat alert of a visit already delivered,
+        except those to the destinations in `exclude`."""
+        rows = self.db.conn.execute(
+            "SELECT json_extract(payload, '$.ref'), payload FROM outbox WHERE visit_id = ? AND alert = 1 AND status = 'sent'"
+            " AND json_extract(payload, '$.replaces') IS NULL AND json_extract(payload, '$.ref') IS NOT NULL"
+            " AND target NOT LIKE 'sms:%' AND target NOT LIKE 'email:%' AND target NOT IN (SELECT value FROM json_each(?)) ORDER BY id",
+            [visit_id, json.dumps(list(exclude))],
+        ).fetchall()
+        found = []
+        for ref, payload in rows:
+            latest = self.db.conn.execute(
+                "SELECT payload FROM outbox WHERE visit_id = ? AND json_extract(payload, '$.replaces') = ?"
+                " AND status NOT IN ('failed', 'superseded', 'gone') ORDER BY id DESC LIMIT 1",
+                [visit_id, ref],
+            ).fetchone()
+            found.append((ref, message_from_json(latest[0] if latest else payload)))
+        return found
+
+    def texted_people(self, visit_id: int) -> list[str]:
+        """The user ids sent (or maybe sent) an SMS alert about a visit, first texted first."""
+        rows = self.db.conn.execute(
+            "SELECT substr(target, 5) FROM outbox WHERE visit_id = ? AND alert = 1 AND target LIKE 'sms:%'"
+            " AND status IN ('sent', 'sending') GROUP BY target ORDER BY MIN(id)",
+            [visit_id],
+        ).fetchall()
+        return [user for (user,) in rows]
+
+    def refused_not_fallen_back(self) -> bool:
+        """Whether an alert with somewhere else to go was refused outright and its fallbacks (and SMS) are not queued yet."""
+        return self.db.conn.execute(
+            f"SELECT 1 FROM outbox INDEXED BY outbox_waiting_alerts WHERE alert = 1 AND status IN {UNDELIVERED} AND refused = 1"
+            " AND fell_back = 0 AND json_array_length(payload, '$.fallback') > 0 LIMIT 1"
+        ).fetchone() is not None
+
+    def earliest_standby_after(self, created_after: datetime, chat_waiting: bool) -> datetime | None:
+        """The earliest queue time, after `created_after`, of a text on standby for a live visit (for the wake-up):
+        with `chat_waiting`, of those whose visit has a chat alert waiting; else of those nobody acknowledged since."""
+        if chat_waiting:
+            which = (
+                f"EXISTS (SELECT 1 FROM outbox AS c WHERE c.visit_id = s.visit_id AND c.alert = 1 AND c.status IN {UNDELIVERED}"
+                " AND c.target NOT LIKE 'sms:%' AND c.target NOT LIKE 'email:%')"
+            )
+        else:
+            which = "(json_extract(v.watch, '$.ack_at') IS NULL OR json_extract(v.watch, '$.ack_at') < s.created_at)"
+        row = self.db.conn.execute(
+            "SELECT MIN(s.created_at) FROM outbox AS s INDEXED BY outbox_standby JOIN visits AS v ON v.id = s.visit_id"
+            f" WHERE s.status = 'standby' AND s.created_at > ? AND v.state NOT IN ('returned', 'closed') AND {which}",
+            [ts(created_after)],
+        ).fetchone()
+        return dt(row[0])
 
     def set_duress(self, user: str, salt: bytes, digest: bytes, now: datetime) -> None:
         """Store (or replace) a member of staff's duress word hash."""
