@@ -5,6 +5,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
+from commands import aftervisit
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
@@ -209,6 +210,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
         return {"skipped": 1}
     done = {"expired": expire_requests(ctx), "alerts": escalate(ctx), "fallbacks": fall_back(ctx), "purged": purge_expired(ctx)}
     done["drafts"] = purge_drafts(ctx)
+    done["after_visit"] = aftervisit.sweep(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

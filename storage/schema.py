@@ -356,3 +356,21 @@ def _after_visit(db: Database) -> None:
         ALTER TABLE visits ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations(name="0017_outcomes")
+def _outcomes(db: Database) -> None:
+    """The outcome asked of each visit after /back, and its one reminder (issue 14 item 1)."""
+    db.executescript(
+        """
+        -- One row per finished visit: whom the outcome was asked of, and the one reminder if none comes.
+        CREATE TABLE outcome_asks (
+            visit_id INTEGER PRIMARY KEY REFERENCES visits(id),
+            visitor TEXT NOT NULL,             -- user id asked (and reminded)
+            asked_at REAL NOT NULL,
+            remind_at REAL NOT NULL,           -- asked_at + one hour
+            reminded_at REAL                   -- the reminder was queued (once)
+        );
+        CREATE INDEX outcome_asks_due ON outcome_asks(remind_at) WHERE reminded_at IS NULL;
+        """
+    )

@@ -15,6 +15,11 @@ EVERY_FORM = [
     forms.visit_details(date(2025, 3, 4)), forms.visit_risk(7), forms.decline(3), forms.extend(3),
     forms.confirm_safe(3), forms.duress_word(),
 ]
+# After the visit (issue 14): the forms behind the outcome buttons.
+EVERY_FORM += [
+    forms.nobody_home(3, suggested="appointment", intro="The policy asks for an *appointment card*."), forms.concern_report(3),
+    forms.incident_report(3), forms.left_unsafe_report(3), forms.allegation_report(3),
+]
 # What a person might submit in each form (one answer per field, in the neutral shape).
 ANSWERS = {
     "visit_form_details": {
@@ -33,6 +38,13 @@ ANSWERS = {
     "alert_safe_note": {"note": "Spoke to Sam on the phone at 11:05"},
     "duress_word": {"word": "pineapple"},
 }
+ANSWERS.update({
+    "outcome_form_nobody_home": {"card": "message"},
+    "outcome_form_concern": {"what": "Sibling (8) at home alone at 10:30", "child_seen": "no"},
+    "outcome_form_incident": {"what": "Shouted at on the doorstep", "injuries": "none", "abuse": "yes", "police": "no"},
+    "outcome_form_left_unsafe": {"why": "Two men arguing inside; I left"},
+    "outcome_form_allegation": {"about": "the visitor", "what": "Parent says I was rude"},
+})
 INPUTS = ("textInput", "selectionInput", "dateTimePicker")
 
 

@@ -20,6 +20,11 @@ EVERY_FORM = [
     forms.visit_details(date(2025, 3, 4)), forms.visit_risk(7), forms.decline(3), forms.extend(3),
     forms.confirm_safe(3), forms.duress_word(),
 ]
+# After the visit (issue 14): the forms behind the outcome buttons.
+EVERY_FORM += [
+    forms.nobody_home(3, suggested="appointment", intro="The policy asks for an *appointment card*."), forms.concern_report(3),
+    forms.incident_report(3), forms.left_unsafe_report(3), forms.allegation_report(3),
+]
 
 
 def test_every_form_the_app_submits_is_listed_by_its_callback_id():
