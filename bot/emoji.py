@@ -24,6 +24,8 @@ EMOJI = {
     "white_circle": "\u26aa",
     "x": "\u274c",
 }
+# After the visit (issue 14): reminders, the CPOMS prompt, a no-answer referral, a concern.
+EMOJI.update({"bell": "\U0001f514", "memo": "\U0001f4dd", "door": "\U0001f6aa", "large_orange_circle": "\U0001f7e0"})
 _CODE = re.compile(r":([a-z0-9_+-]+):")
 
 

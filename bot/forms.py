@@ -324,3 +324,69 @@ BY_CALLBACK.update({
     actions.REFERRAL_FORM: referral,
     actions.SHARE_FORM: share,
 })
+
+# ----- After the visit (issue 14, helper "outcome"): the forms behind the outcome buttons -----
+
+YES_NO = {"yes": "Yes", "no": "No"}
+CARDS = {"contact": "Contact card", "appointment": "Appointment card", "message": "Message card"}
+
+
+def nobody_home(visit_id: int | None = None, cards: dict[str, str] | None = None, suggested: str | None = None, intro: str | None = None) -> Form:
+    """Which card the visitor left when nobody answered (the policy's card preselected)."""
+    return Form(actions.NOBODY_HOME_FORM, "Nobody home", "Record", (
+        _choice("card", "Which card did you leave?", "radio", cards or CARDS, value=suggested),
+    ), intro=intro, state=_state(visit_id))
+
+
+def concern_report(visit_id: int | None = None) -> Form:
+    """A safeguarding concern after a visit: to the safeguarding channel and the DSLs only."""
+    return Form(actions.OUTCOME_CONCERN_FORM, "Safeguarding concern", "Send to the DSL", (
+        _text("what", "What is the concern?", multiline=True, max_length=2000),
+        _choice("child_seen", "Was the child seen?", "radio", YES_NO, required=False),
+    ), intro="Goes at once to the safeguarding channel and the DSLs, and nobody else.", state=_state(visit_id))
+
+
+def incident_report(visit_id: int | None = None) -> Form:
+    """An incident on a visit: to the safeguarding channel; the address and family go under review."""
+    return Form(actions.INCIDENT_FORM, "Incident", "Report", (
+        _text("what", "What happened?", multiline=True, max_length=2000),
+        _text("injuries", "Injuries (none if none)", max_length=300),
+        _choice("abuse", "Abusive or threatening behaviour?", "radio", YES_NO),
+        _choice("police", "Were the police involved?", "radio", YES_NO),
+    ), intro="Goes at once to the safeguarding channel. The address and family are flagged *under review*: no new visit until reviewed.",
+        state=_state(visit_id))
+
+
+def left_unsafe_report(visit_id: int | None = None) -> Form:
+    """The visitor left because they felt unsafe: to the DSL and the head at once."""
+    return Form(actions.LEFT_UNSAFE_FORM, "Left: felt unsafe", "Tell the DSL and head", (
+        _text("why", "What made you feel unsafe?", multiline=True, max_length=2000),
+    ), intro="Goes at once to the DSL and the head. The address and family are flagged *under review*.", state=_state(visit_id))
+
+
+def allegation_report(visit_id: int | None = None) -> Form:
+    """An allegation against the visitor or about the visit: to the head and the DSL only (St Patrick's)."""
+    return Form(actions.ALLEGATION_FORM, "Allegation made", "Tell the head and DSL", (
+        _text("about", "Against whom, or about what?", max_length=300),
+        _text("what", "What was said?", multiline=True, max_length=2000),
+    ), intro="Goes at once to the head and the DSL only.", state=_state(visit_id))
+
+
+# The outcome each form records.
+OUTCOME_FORMS: dict[str, str] = {
+    actions.NOBODY_HOME_FORM: "nobody_home",
+    actions.OUTCOME_CONCERN_FORM: "concern",
+    actions.INCIDENT_FORM: "incident",
+    actions.LEFT_UNSAFE_FORM: "left_unsafe",
+    actions.ALLEGATION_FORM: "allegation",
+}
+BY_CALLBACK.update({
+    actions.NOBODY_HOME_FORM: nobody_home,
+    actions.OUTCOME_CONCERN_FORM: concern_report,
+    actions.INCIDENT_FORM: incident_report,
+    actions.LEFT_UNSAFE_FORM: left_unsafe_report,
+    actions.ALLEGATION_FORM: allegation_report,
+})
+
+# The form behind each outcome button that opens one, by outcome.
+FORM_OF = {kind: callback for callback, kind in OUTCOME_FORMS.items()}

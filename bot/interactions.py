@@ -6,6 +6,8 @@ import logging
 from typing import Callable
 
 from commands.context import CommandError, Ctx, Reply
+from bot import forms
+from commands import aftervisit
 from commands.logsafe import log_failure
 
 log = logging.getLogger("visitsafe.interactions")
@@ -56,3 +58,12 @@ def on_own_visit(ctx: Ctx, run: Callable[[str], Reply]) -> Callable[[str, int], 
         return run(user)
 
     return checked
+
+
+def outcome_form(ctx: Ctx, user: str, kind: str, visit_id: int) -> forms.Form:
+    """The form behind an outcome button, once the clicker may give the visit's outcome (Nobody home: the policy's
+    cards, the one it asks for this time preselected)."""
+    if kind == "nobody_home":
+        return forms.nobody_home(visit_id, *aftervisit.nobody_home_choice(ctx, user, visit_id))
+    aftervisit.check_can_give(ctx, user, visit_id)
+    return forms.BY_CALLBACK[forms.FORM_OF[kind]](visit_id)  # type: ignore[call-arg]

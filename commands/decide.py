@@ -73,4 +73,5 @@ def cancel(ctx: Ctx, user: str, visit_id: int) -> Reply:
         tx.audit(user, "cancelled", now, visit.id)
         tx.send(notices.cancelled(visit, ctx.policy), now, visit.id)
     ctx.wake()
-    return Reply(f"Visit #{visit.id} is cancelled; the approvers have been told.")
+    told = "the approvers and your companions have" if visit.companions else "the approvers have"
+    return Reply(f"Visit #{visit.id} is cancelled; {told} been told.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from commands import confidential, safety
+from commands import aftervisit, confidential, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.durations import BadDuration, format_duration, resolve_return
@@ -118,6 +118,7 @@ def next_visit(ctx: Ctx, user: str) -> Reply:
         tx.save_visit(moved, now)
         tx.audit(user, "next_in_round", now, moved.id, previous=done.id)
         tx.send(notices.office_board_moved_on(done, moved, len(following) - 1, ctx.policy), now, moved.id)
+        aftervisit.signed_in(ctx, tx, done, now)  # each address of a round has its own outcome and record
     ctx.wake()
     left = len(following) - 1
     return Reply(
@@ -181,6 +182,8 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
                 now,
                 visit.id,
             )
+        # The outcome is asked, and the CPOMS timers start, whether or not an emergency stays open.
+        aftervisit.signed_in(ctx, tx, visit, now)
         # Visits of a round not reached stay approved, each on its own again.
         skipped = tx.rest_of_round(live)
         for rest in skipped:
@@ -197,7 +200,8 @@ def back(ctx: Ctx, user: str, text: str) -> Reply:
     # Anything but "home" is either the duress word (the visitor sees a normal /back) or a mistake.
     def signed_in(tx: Tx, alarm: Visit, now: datetime) -> None:
         # The alarm itself tells the responders; the visitor is signed in as far as they can see.
-        safety.sign_in_during_emergency(ctx, tx, alarm, user, now, home, notify=False)
+        # As after a plain /back: the outcome is asked, so nothing the visitor sees differs.
+        aftervisit.signed_in(ctx, tx, safety.sign_in_during_emergency(ctx, tx, alarm, user, now, home, notify=False), now)
 
     return safety.duress_aware(ctx, user, "" if home else text, normal, not_duress=mistaken, after_alarm=signed_in)
 

@@ -5,7 +5,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
-from commands import drill
+from commands import aftervisit, drill
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
@@ -224,6 +224,7 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     done["follow_ups"] = send_follow_ups(ctx)
     # Concern, incident, referral, sharing and cleared register text (issue 14): the counts stay for the report.
     done["after_visit"] = purge_after_visit(ctx)
+    done["outcomes"] = aftervisit.sweep(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
     if any(done.values()):

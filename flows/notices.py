@@ -123,7 +123,8 @@ def approval_updates(visit: Visit, policy: Policy) -> list[Message]:
                 + _decision_lines(visit, policy),
                 fields=visit_fields(visit, policy),
                 buttons=buttons,
-                key=f"approval-update:{visit.id}:{approver}:{len(visit.decisions)}",
+                # The state is part of the key: a cancel or expiry after one approval has as many decisions as that approval.
+                key=f"approval-update:{visit.id}:{approver}:{len(visit.decisions)}:{visit.state.value}",
                 replaces=f"approval:{visit.id}:{approver}",
             )
         )
@@ -145,14 +146,23 @@ def request_sent(visit: Visit, policy: Policy) -> Message:
 
 
 def cancelled(visit: Visit, policy: Policy) -> list[Message]:
-    """The requester's receipt loses its button; every approver's DM says the request was withdrawn."""
+    """The requester's receipt loses its button; every approver's DM says the request was withdrawn; each companion is told."""
     receipt = Message(
         to=visit.requester,
         text=f"You cancelled your home visit for *{esc(visit.details.pupil_ref)}* on {when(visit.start_at, policy)}.",
         key=f"cancelled:{visit.id}",
         replaces=f"request:{visit.id}",
     )
-    return [receipt, *approval_updates(visit, policy)]
+    companions = [
+        Message(
+            to=companion,
+            text=f"{mention(visit.requester)} cancelled the home visit for *{esc(visit.details.pupil_ref)}* on"
+            f" {when(visit.start_at, policy)} that you were going on.",
+            key=f"cancelled:{visit.id}:{companion}",
+        )
+        for companion in visit.companions
+    ]
+    return [receipt, *approval_updates(visit, policy), *companions]
 
 
 def decision_for_requester(visit: Visit, policy: Policy) -> Message:

@@ -325,6 +325,36 @@ class StaffMember(_Strict):
     email: Annotated[str | None, AfterValidator(_email)] = None
 
 
+# The cards a visitor can leave when nobody answers (Tees Valley 2.2-2.3).
+CARDS = ("contact", "appointment", "message")
+Card = Literal["contact", "appointment", "message"]
+
+
+class NobodyHome(_Strict):
+    """What a visitor does when nobody answers: which card to leave, and when the case is referred on.
+
+    The nth no-answer in a row for a family (no visit answered in between) leaves the nth card of the
+    sequence for its kind of visit (the last card once the sequence runs out); from `refer_after` on,
+    each no-answer is referred to `refer_to`. Tees Valley's sequence is the default."""
+
+    # 2.2: "If there is no reply, put a contact card through the letterbox."
+    unplanned_cards: list[Card] = Field(default_factory=lambda: ["contact"], min_length=1)
+    # 2.3: "not in for a visit, put a new appointment card ...; not in for second visit, leave a message card".
+    planned_cards: list[Card] = Field(default_factory=lambda: ["appointment", "message"], min_length=1)
+    refer_after: int = Field(default=2, ge=1)
+    # 2.3: "If visit is not made, refer back to Team Leader or Head Teacher/Head of Academy."
+    refer_to: list[str] = Field(default_factory=lambda: ["team_leader", "head"], min_length=1)
+
+    @field_validator("refer_to")
+    @classmethod
+    def _people(cls, value: list[str]) -> list[str]:
+        allowed = [*CHANNEL_AUDIENCES, *ROLE_AUDIENCES]
+        unknown = [a for a in value if a not in allowed]
+        if unknown:
+            raise ValueError(f"unknown audience {unknown[0]!r}: use {', '.join(allowed)}")
+        return value
+
+
 DEFAULT_CHECKLIST = (
     "Phone charged and switched on",
     "ID badge on show",
@@ -370,6 +400,7 @@ class Policy(_Strict):
     # A tier nobody has acknowledged this long after it fired also goes by SMS to its people (needs notify).
     sms_after: Duration | None = None
     record_deadline: Duration = timedelta(hours=24)
+    nobody_home: NobodyHome = NobodyHome()
     retention: Duration = timedelta(days=365)
     safety_checklist: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKLIST))
     # Who sees the office board lines (out, back, extended, safe); Hampton: "the office and the HoS".
@@ -413,7 +444,7 @@ class Policy(_Strict):
                 raise ValueError("tiers must be in order, each 'after' later than the one before")
         return tiers
 
-    @field_validator("sweep_interval", "repeat_interval", "ack_pause", "max_visit_length")
+    @field_validator("sweep_interval", "repeat_interval", "ack_pause", "max_visit_length", "record_deadline")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -498,7 +529,7 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     elif names:
         model = {
             "channels": Channels, "roles": Roles, "approvals": Approvals,
-            "visiting_hours": VisitingHours, "escalation": Tier, "notify": Notify,
+            "visiting_hours": VisitingHours, "escalation": Tier, "notify": Notify, "nobody_home": NobodyHome,
         }.get(names[0], Policy)
         if names[0] == "approvals" and len(names) > 1:
             model = ApprovalRule
@@ -546,6 +577,9 @@ def _nobody_holds(policy: Policy) -> str | None:
     for audience in policy.board:
         if audience in ROLE_AUDIENCES and not policy.roles.holders(audience):
             return f"board: the role {audience!r} holds nobody: add a user id under roles.{audience}"
+    refer_to = policy.nobody_home.refer_to
+    if not any(a in CHANNEL_AUDIENCES or policy.roles.holders(a) for a in refer_to):
+        return f"nobody_home.refer_to: none of {', '.join(refer_to)} holds anybody, so a family never answering would be referred to no one: add a user id under roles.{refer_to[0]}"
     return None
 
 

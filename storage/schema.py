@@ -439,3 +439,21 @@ def _exports(db: Database) -> None:
 def _notify_sos(db: Database) -> None:
     """Texts on standby (issue 15): the wake-up plans for them and the sweep arms them without reading every old row."""
     db.executescript("CREATE INDEX outbox_standby ON outbox(created_at) WHERE status = 'standby';")
+
+
+@migrations(name="0017_outcomes")
+def _outcomes(db: Database) -> None:
+    """The outcome asked of each visit after /back, and its one reminder (issue 14 item 1)."""
+    db.executescript(
+        """
+        -- One row per finished visit: whom the outcome was asked of, and the one reminder if none comes.
+        CREATE TABLE outcome_asks (
+            visit_id INTEGER PRIMARY KEY REFERENCES visits(id),
+            visitor TEXT NOT NULL,             -- user id asked (and reminded)
+            asked_at REAL NOT NULL,
+            remind_at REAL NOT NULL,           -- asked_at + one hour
+            reminded_at REAL                   -- the reminder was queued (once)
+        );
+        CREATE INDEX outcome_asks_due ON outcome_asks(remind_at) WHERE reminded_at IS NULL;
+        """
+    )

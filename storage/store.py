@@ -1124,11 +1124,6 @@ class Tx:
             [ts(now), by, note, flag_id],
         ).rowcount == 1
 
-    def outcome_of(self, visit_id: int) -> dict[str, Any] | None:
-        """The outcome the visitor gave after /back (written by the outcome feature), if any."""
-        row = self.db.conn.execute("SELECT outcome, given_by, given_at, card FROM outcomes WHERE visit_id = ?", [visit_id]).fetchone()
-        return None if row is None else {"outcome": row[0], "given_by": row[1], "given_at": dt(row[2]), "card": row[3]}
-
     def record_status(self, visit_id: int) -> dict[str, Any] | None:
         """The CPOMS recording timer of a visit (written by the recording feature), if any."""
         row = self.db.conn.execute("SELECT owner, due_at, recorded_at, recorded_by FROM records WHERE visit_id = ?", [visit_id]).fetchone()
@@ -1311,3 +1306,117 @@ class Tx:
                 " WHERE cleared_at IS NOT NULL AND cleared_at < ? AND reason != ?", [PURGED, PURGED, cut, PURGED]).rowcount,
         }
         return {k: v for k, v in done.items() if v}
+
+    # After the visit (issue 14, helper "outcome"): outcomes, their reports, records on CPOMS ---------
+
+    def ask_outcome(self, visit_id: int, visitor: str, now: datetime, remind_at: datetime) -> bool:
+        """Remember that a visit's outcome was asked of `visitor` (once per visit); True if newly asked."""
+        return self.db.conn.execute(
+            "INSERT OR IGNORE INTO outcome_asks (visit_id, visitor, asked_at, remind_at) VALUES (?, ?, ?, ?)",
+            [visit_id, visitor, ts(now), ts(remind_at)],
+        ).rowcount == 1
+
+    def outcome_ask(self, visit_id: int) -> dict[str, Any] | None:
+        """Whom a visit's outcome was asked of, and whether the reminder went."""
+        row = self.db.conn.execute("SELECT visitor, asked_at, reminded_at FROM outcome_asks WHERE visit_id = ?", [visit_id]).fetchone()
+        return None if row is None else {"visitor": row[0], "asked_at": dt(row[1]), "reminded_at": dt(row[2])}
+
+    def outcome_of(self, visit_id: int) -> dict[str, Any] | None:
+        """A visit's outcome, if given."""
+        return self._one_with_times("SELECT * FROM outcomes WHERE visit_id = ?", [visit_id])
+
+    def _one_with_times(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        """One row as a dict, its `*_at` columns as datetimes (None if no row)."""
+        cursor = self.db.conn.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        found = dict(zip([c[0] for c in cursor.description], row))
+        return {k: dt(v) if k.endswith("_at") else v for k, v in found.items()}
+
+    def add_outcome(self, visit_id: int, outcome: str, by: str, now: datetime, card: str | None = None, debrief_offered: bool = False) -> bool:
+        """Record a visit's one outcome; False if it already has one (nothing changed)."""
+        return self.db.conn.execute(
+            "INSERT OR IGNORE INTO outcomes (visit_id, outcome, given_by, given_at, card, debrief_offered_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [visit_id, outcome, by, ts(now), card, ts(now) if debrief_offered else None],
+        ).rowcount == 1
+
+    def earlier_no_answers(self, visit: Visit) -> list[bool]:
+        """The family's no-answers in a row before this visit (newest first), each as its visit's planned flag;
+        any other outcome for the family ends the run."""
+        key = family_key(visit.details.pupil_ref)
+        run: list[bool] = []
+        for outcome, pupil_ref, planned in self.db.conn.execute(
+            "SELECT o.outcome, json_extract(v.details, '$.pupil_ref'), json_extract(v.details, '$.planned')"
+            " FROM outcomes AS o JOIN visits AS v ON v.id = o.visit_id WHERE o.visit_id != ? ORDER BY o.given_at DESC, o.visit_id DESC",
+            [visit.id],
+        ):
+            if family_key(pupil_ref or "") != key:
+                continue
+            if outcome != "nobody_home":
+                break
+            run.append(bool(planned))
+        return run
+
+    def flag_for_review(self, visit: Visit, reason: str, author: str, now: datetime) -> int:
+        """Flag a visit's address and family "under review" on the register, tied to the visit; the flag's id."""
+        flag_id = self.add_flag(Flag.under_review, reason, author, now, address=visit.details.address, pupil_ref=visit.details.pupil_ref)
+        self.db.conn.execute(
+            "UPDATE register SET visit_id = ?, label = ? WHERE id = ?",
+            [visit.id, f"{visit.details.pupil_ref}, {visit.details.address}", flag_id],
+        )
+        return flag_id
+
+    def answer_debrief(self, visit_id: int, answer: str, now: datetime) -> bool:
+        """Record the visitor's answer to the debrief offer; False if none was offered or it was answered already."""
+        return self.db.conn.execute(
+            "UPDATE outcomes SET debrief_answer = ?, debrief_answered_at = ?"
+            " WHERE visit_id = ? AND debrief_offered_at IS NOT NULL AND debrief_answer IS NULL",
+            [answer, ts(now), visit_id],
+        ).rowcount == 1
+
+    def open_record(self, visit_id: int, owner: str, remind_at: datetime, due_at: datetime) -> bool:
+        """Start a visit's recording timers (once per visit); True if newly started."""
+        return self.db.conn.execute(
+            "INSERT OR IGNORE INTO records (visit_id, owner, due_at, remind_at) VALUES (?, ?, ?, ?)",
+            [visit_id, owner, ts(due_at), ts(remind_at)],
+        ).rowcount == 1
+
+    def record_of(self, visit_id: int) -> dict[str, Any] | None:
+        """A visit's recording timers and whether (and by whom) it was recorded."""
+        return self._one_with_times("SELECT * FROM records WHERE visit_id = ?", [visit_id])
+
+    def mark_recorded(self, visit_id: int, by: str, now: datetime) -> bool:
+        """The visit is recorded on CPOMS; False if it was already."""
+        return self.db.conn.execute(
+            "UPDATE records SET recorded_at = ?, recorded_by = ? WHERE visit_id = ? AND recorded_at IS NULL", [ts(now), by, visit_id]
+        ).rowcount == 1
+
+    def claim_outcome_reminders(self, now: datetime, limit: int = 100) -> list[tuple[int, str]]:
+        """(visit id, visitor) of outcome reminders due now with no outcome given, each claimed so it is sent once."""
+        due = self.db.conn.execute(
+            "SELECT visit_id, visitor FROM outcome_asks INDEXED BY outcome_asks_due WHERE reminded_at IS NULL AND remind_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM outcomes WHERE outcomes.visit_id = outcome_asks.visit_id) ORDER BY remind_at LIMIT ?",
+            [ts(now), limit],
+        ).fetchall()
+        return [(visit_id, visitor) for visit_id, visitor in due if self.db.conn.execute(
+            "UPDATE outcome_asks SET reminded_at = ? WHERE visit_id = ? AND reminded_at IS NULL", [ts(now), visit_id]
+        ).rowcount == 1]
+
+    def claim_record_timers(self, now: datetime, column: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Unrecorded visits whose reminder (`column` "reminded_at", at remind_at) or DSL alert ("escalated_at", at
+        due_at) has come, each claimed so it is sent once."""
+        at = {"reminded_at": "remind_at", "escalated_at": "due_at"}[column]
+        due = self.db.conn.execute(
+            f"SELECT visit_id, owner, due_at FROM records WHERE recorded_at IS NULL AND {column} IS NULL AND {at} <= ? ORDER BY {at} LIMIT ?",
+            [ts(now), limit],
+        ).fetchall()
+        return [
+            {"visit_id": visit_id, "owner": owner, "due_at": dt(due_at)}
+            for visit_id, owner, due_at in due
+            if self.db.conn.execute(f"UPDATE records SET {column} = ? WHERE visit_id = ? AND {column} IS NULL", [ts(now), visit_id]).rowcount == 1
+        ]
+
+    def was_queued(self, key: str) -> bool:
+        """Whether a message with this outbox key was ever queued (so a later update has something to rewrite)."""
+        return self.db.conn.execute("SELECT 1 FROM outbox WHERE key = ?", [key]).fetchone() is not None

@@ -107,7 +107,7 @@ def test_overdue_visit_escalates_tier_by_tier_and_back_stops_it(workspace):
         assert len(now_reads) == len(stamps)
         assert all("signed in (back)* at 11:50" in t and "[" not in t for t in now_reads), now_reads
     calls = len(ws.sim.calls)
-    at(ws, 13, 0)
+    at(ws, 12, 45)  # three repeat intervals on; the outcome reminder comes an hour after /back (12:50)
     assert len(ws.sim.calls) == calls  # nothing more once back
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.policy import AUDIENCES, Policy, PolicyError, Role, load_policy
+from flows.policy import AUDIENCES, Policy, PolicyError, Role, load_policy, parse_policy
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "policies"
 FILES = sorted(EXAMPLES.glob("*.yml"))
@@ -334,3 +334,55 @@ def test_reference_documents_every_key():
 def test_hampton_board_goes_to_the_office_and_the_head_of_school():
     policy = load_policy(EXAMPLES / "hampton-infant-school.yml", example=True)
     assert policy.board == ["office", "head"]
+
+
+# --- after the visit: each school's card sequence, referral and recording deadline (issue 14) ---
+
+# (first planned no-answer, second planned no-answer, an unplanned no-answer): the card each asks for;
+# then who the second no-answer in a row is referred to (roles), and the CPOMS deadline.
+AFTER_VISIT = {
+    "botley-school.yml": (("appointment", "message", "contact"), {"head"}, timedelta(hours=24)),
+    "hampton-infant-school.yml": (("appointment", "message", "contact"), {"head"}, timedelta(hours=24)),
+    "harton-academy.yml": (("contact", "contact", "contact"), {"team_leader", "head"}, timedelta(hours=24)),
+    "st-patricks-catholic-college.yml": (("appointment", "message", "contact"), {"head"}, timedelta(hours=24)),
+    "tees-valley-education-trust.yml": (("appointment", "message", "contact"), {"team_leader", "head"}, timedelta(hours=24)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_VISIT))
+def test_example_drives_its_own_card_sequence_referral_and_record_deadline(name: str):
+    from flows.aftervisit import no_answer, record_timers, referral
+    from tests.conftest import MONDAY_9AM
+    from tests.factories import make_details, make_visit
+
+    p = policy(name)
+    (first, second, unplanned), refer_roles, deadline = AFTER_VISIT[name]
+    planned = make_visit(p, details=make_details(planned=True), id=7)
+    once = no_answer(planned, [], p)
+    twice = no_answer(planned, [True], p)
+    assert (once.card, once.refer) == (first, False)
+    assert (twice.card, twice.number, twice.refer) == (second, 2, True)
+    assert no_answer(planned, [True, True, True], p).card == second  # the sequence's last card once it runs out
+    surprise = make_visit(p, details=make_details(planned=False), id=8)
+    assert no_answer(surprise, [], p).card == unplanned
+    holders = {user for role in refer_roles for user in p.roles.holders(role)}
+    assert {m.to for m in referral(planned, twice, second, "U_VISITOR", MONDAY_9AM, p)} == holders
+    timers = record_timers(MONDAY_9AM, p)
+    assert p.record_deadline == deadline
+    assert (timers.remind_at, timers.due_at) == (MONDAY_9AM + deadline / 2, MONDAY_9AM + deadline)
+
+
+def test_a_policy_with_nobody_to_refer_to_or_an_unknown_card_is_refused():
+    raw = yaml.safe_load((EXAMPLES / "botley-school.yml").read_text())
+    nobody = copy.deepcopy(raw)
+    nobody["nobody_home"]["refer_to"] = ["team_leader"]
+    with pytest.raises(PolicyError, match=r"nobody_home.refer_to: none of team_leader holds anybody"):
+        parse_policy(nobody, example=True)
+    card = copy.deepcopy(raw)
+    card["nobody_home"]["planned_cards"] = ["postcard"]
+    with pytest.raises(PolicyError, match=r"nobody_home.planned_cards item 1: Input should be 'contact', 'appointment' or 'message'"):
+        parse_policy(card, example=True)
+    typo = copy.deepcopy(raw)
+    typo["nobody_home"]["refer_afterr"] = 3
+    with pytest.raises(PolicyError, match=r"did you mean 'refer_after'"):
+        parse_policy(typo, example=True)

@@ -18,6 +18,11 @@ EVERY_FORM = [
     forms.concern(3, "Child alone"), forms.register_add(), forms.register_clear(4), forms.referral(3, date(2025, 3, 4)),
     forms.share(3, date(2025, 3, 4)),
 ]
+# After the visit (issue 14): the forms behind the outcome buttons.
+EVERY_FORM += [
+    forms.nobody_home(3, suggested="appointment", intro="The policy asks for an *appointment card*."), forms.concern_report(3),
+    forms.incident_report(3), forms.left_unsafe_report(3), forms.allegation_report(3),
+]
 # What a person might submit in each form (one answer per field, in the neutral shape).
 ANSWERS = {
     "visit_form_details": {
@@ -41,6 +46,13 @@ ANSWERS = {
     "record_referral_form": {"agency": "Early Help", "referred_on": "2025-03-04", "consent": "yes", "follow_up_on": "2025-03-11", "notes": None},
     "record_share_form": {"shared_with": ["users/102"], "shared_on": "2025-03-04", "why": "Head asked"},
 }
+ANSWERS.update({
+    "outcome_form_nobody_home": {"card": "message"},
+    "outcome_form_concern": {"what": "Sibling (8) at home alone at 10:30", "child_seen": "no"},
+    "outcome_form_incident": {"what": "Shouted at on the doorstep", "injuries": "none", "abuse": "yes", "police": "no"},
+    "outcome_form_left_unsafe": {"why": "Two men arguing inside; I left"},
+    "outcome_form_allegation": {"about": "the visitor", "what": "Parent says I was rude"},
+})
 INPUTS = ("textInput", "selectionInput", "dateTimePicker")
 
 

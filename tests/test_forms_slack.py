@@ -23,6 +23,11 @@ EVERY_FORM = [
     forms.concern(3, "Child alone"), forms.register_add(), forms.register_clear(4), forms.referral(3, date(2025, 3, 4)),
     forms.share(3, date(2025, 3, 4)),
 ]
+# After the visit (issue 14): the forms behind the outcome buttons.
+EVERY_FORM += [
+    forms.nobody_home(3, suggested="appointment", intro="The policy asks for an *appointment card*."), forms.concern_report(3),
+    forms.incident_report(3), forms.left_unsafe_report(3), forms.allegation_report(3),
+]
 
 
 def test_every_form_the_app_submits_is_listed_by_its_callback_id():

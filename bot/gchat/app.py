@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from bot import buttons, forms
@@ -17,8 +18,8 @@ from bot.gchat import forms as dialogs
 from bot.gchat import exports as chat_exports
 from bot.gchat import render
 from bot.gchat.auth import ChatAuthError, ChatVerifier
-from bot.interactions import FAILED, HELP, answer, on_own_visit, team_check
-from commands import board, confidential, decide, drill, outing, request, safeguarding, safety
+from bot.interactions import FAILED, HELP, answer, on_own_visit, outcome_form, team_check
+from commands import aftervisit, board, confidential, decide, drill, outing, request, safeguarding, safety
 from commands.context import CommandError, Ctx, Reply
 from commands.logsafe import log_failure
 from flows import actions
@@ -143,6 +144,7 @@ class ChatApp:
             actions.SAFE_FORM: ("note", lambda u, v, text: safety.confirm_safe(ctx_, u, v, text)),
         }
         self._add_safeguarding(ctx_)
+        self._add_after_visit()
 
     # ----- HTTP -----
 
@@ -287,6 +289,8 @@ class ChatApp:
             return self._confidential_pick(event)
         if function in self.safeguarding_forms:
             return self._safeguarding_form(event, function)
+        if function in forms.OUTCOME_FORMS:
+            return self._outcome_submitted(event)
         found = dialogs.submitted(event.raw)
         if found is None:
             return dialogs.closed(buttons.NOT_MINE)
@@ -445,6 +449,50 @@ class ChatApp:
         except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
             log_failure(log, function, exc)
             return dialogs.dialog_with_errors(shown, values, {shown.fields[0].name: FAILED.text})
+        return self._closed_with(event, reply)
+
+    # ----- after the visit (issue 14): outcomes, Recorded, the debrief answer -----
+
+    def _add_after_visit(self) -> None:
+        ctx = self.ctx
+        self.clicks.update({
+            actions.OUTCOME_NO_CONCERNS: self._told(lambda u, v: aftervisit.no_concerns(ctx, u, v)),
+            actions.RECORDED: self._told(lambda u, v: aftervisit.recorded(ctx, u, v)),
+            actions.DEBRIEF_YES: self._told(lambda u, v: aftervisit.debrief(ctx, u, v, True)),
+            actions.DEBRIEF_NO: self._told(lambda u, v: aftervisit.debrief(ctx, u, v, False)),
+        })
+        for kind, action_id in aftervisit.BUTTON_OF.items():
+            if kind != "no_concerns":
+                self.clicks[action_id] = self._outcome_button(kind)
+
+    def _outcome_button(self, kind: str) -> Callable[[Event, int], Json]:
+        def opened(event: Event, visit_id: int) -> Json:
+            try:
+                return dialogs.dialog(outcome_form(self.ctx, event.user, kind, visit_id))
+            except CommandError as exc:
+                return self._reply(event, Reply(f":warning: {exc}"))
+
+        return opened
+
+    def _outcome_submitted(self, event: Event) -> Json:
+        found = dialogs.submitted(event.raw)
+        if found is None:
+            return dialogs.closed(buttons.NOT_MINE)
+        form, values, state = found
+        try:
+            visit_id = buttons.visit(state)
+        except buttons.BadValue:
+            return dialogs.dialog_with_errors(form, values, {form.fields[0].name: EXPIRED_FORM})
+        form = replace(form, state=state)  # redrawn with its state, so a second submit still names the visit
+        try:
+            reply = aftervisit.give(self.ctx, event.user, visit_id, forms.OUTCOME_FORMS[event.function], values)
+        except FieldErrors as exc:
+            return dialogs.dialog_with_errors(form, values, exc.errors)
+        except CommandError as exc:
+            return dialogs.dialog_with_errors(form, values, {form.fields[0].name: str(exc)})
+        except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
+            log_failure(log, event.function, exc)
+            return dialogs.dialog_with_errors(form, values, {form.fields[0].name: FAILED.text})
         return self._closed_with(event, reply)
 
     def _staff_names(self, users: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -84,6 +84,8 @@ def split(neutral: str, limit: int = MAX_TEXT) -> list[str]:
 
 # Buttons whose click opens a form (a Chat dialog).
 OPENS_A_DIALOG = frozenset({actions.DECLINE, actions.CHECKIN_EXTEND, actions.ALERT_SAFE, actions.CONFIDENTIAL})
+# The outcome buttons behind which a form waits (issue 14).
+OPENS_A_DIALOG |= {actions.OUTCOME_NOBODY_HOME, actions.OUTCOME_CONCERN, actions.OUTCOME_INCIDENT, actions.OUTCOME_LEFT_UNSAFE, actions.OUTCOME_ALLEGATION}
 # Slash commands that must be configured in the Chat console with "Opens a dialog" (README).
 COMMANDS_OPENING_A_DIALOG = ("/visit", "/visitsafe", "/confidential")
 # After the visit, the DSL's side: /concern and the buttons of the register and of a visit's record open forms.

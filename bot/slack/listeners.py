@@ -10,11 +10,11 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from commands.logsafe import log_failure
-from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, team_check
+from bot.interactions import FAILED, HELP, answer as _answer, on_own_visit as _on_own_visit, outcome_form, team_check
 from bot import forms as neutral_forms
 from bot.slack import buttons, conversations, forms, render
 from bot.slack.exports import register_exports
-from commands import board, confidential, decide, drill, outing, request, safeguarding, safety
+from commands import aftervisit, board, confidential, decide, drill, outing, request, safeguarding, safety
 from commands.context import CommandError, Ctx, Reply
 from flows import actions, notices
 from flows.messages import clean
@@ -120,6 +120,12 @@ def log_requests(app: App) -> None:
             log.info("handled %s from %s", *asked)
 
 
+def post_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """After a form closed: the reply its handler left in the context, as a DM to the person who submitted it."""
+    if context.get("reply"):
+        client.chat_postMessage(channel=body["user"]["id"], text=context["reply"])
+
+
 def just_ack(ack: Ack) -> None:
     """Answer Slack at once; the listener's work, which calls Slack, runs after (a Bolt lazy listener)."""
     ack()
@@ -177,10 +183,6 @@ def register(app: App, ctx: Ctx) -> None:
                 return
             ack()
             context["reply"] = render.fallback_text(reply.text)  # the lazy listener posts it, after the answer
-
-        def post_reply(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-            if context.get("reply"):
-                client.chat_postMessage(channel=body["user"]["id"], text=context["reply"])
 
         app.view(callback_id)(ack=handler, lazy=[post_reply])
 
@@ -330,6 +332,7 @@ def register(app: App, ctx: Ctx) -> None:
 
     register_confidential(app, ctx)
     register_safeguarding(app, ctx)
+    register_after_visit(app, ctx)
 
 
 def register_confidential(app: App, ctx: Ctx) -> None:
@@ -474,3 +477,67 @@ def register_safeguarding(app: App, ctx: Ctx) -> None:
     submitted(actions.REGISTER_CLEAR_FORM, True, lambda user, i, answers: safeguarding.clear_flag(ctx, user, i or 0, answers))
     submitted(actions.REFERRAL_FORM, True, lambda user, i, answers: safeguarding.log_referral(ctx, user, i or 0, answers))
     submitted(actions.SHARE_FORM, True, lambda user, i, answers: safeguarding.log_share(ctx, user, i or 0, answers))
+
+def register_after_visit(app: App, ctx: Ctx) -> None:
+    """The outcome buttons and forms after /back, Recorded, and the debrief answer (issue 14)."""
+
+    def on_visit(action_id: str, run: Callable[[str, int], Reply | dict[str, Any]]) -> None:
+        """A button whose value is a visit id: `run` answers the clicker, or gives a form to open."""
+
+        def handler(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+            visit_id = _parsed(buttons.visit, action)
+            if visit_id is None:
+                _tell(client, body, NOT_MINE)
+                return
+            opened: list[dict[str, Any]] = []
+            reply = _answer(lambda: _or_form(run(body["user"]["id"], visit_id), opened), action_id)
+            if opened:
+                _open_form(client, body, opened[0], lambda text: _tell(client, body, Reply(text)))
+            else:
+                _tell(client, body, reply)
+
+        app.action(action_id)(ack=just_ack, lazy=[handler])
+
+    def _or_form(result: Reply | dict[str, Any], opened: list[dict[str, Any]]) -> Reply:
+        if isinstance(result, Reply):
+            return result
+        opened.append(result)
+        return Reply("")
+
+    def form_of(kind: str) -> Callable[[str, int], dict[str, Any]]:
+        return lambda user, visit_id: forms.modal(outcome_form(ctx, user, kind, visit_id))
+
+    on_visit(actions.OUTCOME_NO_CONCERNS, lambda user, vid: aftervisit.no_concerns(ctx, user, vid))
+    for kind, action_id in aftervisit.BUTTON_OF.items():
+        if kind != "no_concerns":
+            on_visit(action_id, form_of(kind))
+    on_visit(actions.RECORDED, lambda user, vid: aftervisit.recorded(ctx, user, vid))
+    on_visit(actions.DEBRIEF_YES, lambda user, vid: aftervisit.debrief(ctx, user, vid, True))
+    on_visit(actions.DEBRIEF_NO, lambda user, vid: aftervisit.debrief(ctx, user, vid, False))
+
+    def given(body: dict[str, Any], view: dict[str, Any]) -> tuple[dict[str, str], Reply | None]:
+        """(errors beside the fields, or the reply) of an outcome form's submission."""
+        first = next(b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input")
+        visit_id = _parsed(buttons.visit, {"value": view.get("private_metadata")})
+        if visit_id is None:
+            return {first: "This form has expired: click the button again."}, None
+        try:
+            return {}, aftervisit.give(ctx, body["user"]["id"], visit_id, neutral_forms.OUTCOME_FORMS[view["callback_id"]], forms.values(view))
+        except FieldErrors as exc:
+            return forms.field_errors(exc.errors, view), None
+        except CommandError as exc:
+            return {first: str(exc)}, None
+        except Exception as exc:  # noqa: BLE001 - the form must say something went wrong
+            log_failure(log, view["callback_id"], exc)
+            return {first: FAILED.text}, None
+
+    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        errors, reply = given(body, view)
+        if reply is None:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        context["reply"] = render.fallback_text(reply.text)  # the lazy listener posts it, after the answer
+
+    for callback_id in neutral_forms.OUTCOME_FORMS:
+        app.view(callback_id)(ack=submitted, lazy=[post_reply])
