@@ -49,6 +49,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from bot.heap import freeze_startup_heap
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simslack import SimSlack
