@@ -49,6 +49,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from bot.heap import freeze_startup_heap
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.simslack import SimSlack
@@ -301,6 +302,7 @@ def run_interval(interval_s: float, alerts: int, spread_s: float, lead_s: float,
             if time.time() > base:
                 raise SystemExit(f"seeding took longer than the lead of {lead_s} s: use a larger --lead")
             runtime.start_background()  # catch-up tick (the warm-up visit), the wake-up, then every sweep_interval
+            freeze_startup_heap()  # as `visitsafe serve` does
             say(f"  sweep_interval {interval_s:g} s: {alerts} visits falling due over {spread_s:.0f} s"
                 f" (first in {seeded[0].due - time.time():.1f} s), bot started")
 

@@ -112,7 +112,8 @@ def seed(path: Path, policy: Policy, now: datetime, today: int = 0, history: int
          due: list[float] | None = None, seed_value: int = 1) -> dict[str, Any]:
     """Write a school's visits into the database at `path`; returns who cycles and which visits fall due when.
 
-    today: visits planned for today by other staff, in a mix of states (out ones due back tonight);
+    today: visits planned for today by other staff, in a mix of states (out ones due back tonight; requested ones,
+    waiting for the DSL's and the head's decisions, start 2 to 4 hours after `now`, so none expires during a run);
     history: finished visits spread over the last year; cyclers: people US00000.. with one approved visit
     each today (they sign out, check in and sign back during a run); due: epoch seconds at which one more
     visit each (visitor UA00000..) falls due (its tier 0 DMs the visitor).
@@ -128,7 +129,8 @@ def seed(path: Path, policy: Policy, now: datetime, today: int = 0, history: int
         state = TODAY_STATES[i % len(TODAY_STATES)]
         v = _person(base, "UT", i, start_at, f"TD{i:05d}")
         if state is State.requested:
-            v = replace(v, decisions=())
+            # Undecided, so planned after the run: a request whose start has passed expires at the first tick.
+            v = replace(v, state=state, decisions=(), start_at=now + timedelta(hours=2, minutes=(i * 7) % 120))
         elif state is State.declined:
             v = replace(v, state=state, decisions=(Decision(v.slots[0].name, DSL, False, start_at - timedelta(hours=1), "Meet at school instead"),))
         elif state is State.out:

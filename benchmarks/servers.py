@@ -54,6 +54,7 @@ def _serve_until_stopped(conn: Any, wsgi: Any) -> None:
 
 def _serve_bot(conn: Any, db: str, policy_raw: dict[str, Any], secret: str, slack_url: str, background: bool) -> None:
     """In a child process: the real Runtime on the system clock, with production settings, served by waitress."""
+    from bot.heap import freeze_startup_heap
     from bot.runtime import Runtime
     from bot.settings import Settings
     from flows.policy import parse_policy
@@ -68,6 +69,7 @@ def _serve_bot(conn: Any, db: str, policy_raw: dict[str, Any], secret: str, slac
         runtime.start_background()
     else:
         runtime.dispatcher.start()
+    freeze_startup_heap()  # as `visitsafe serve` does
     cpu = time.process_time()
     _serve_until_stopped(conn, runtime.wsgi)
     runtime.stop()

@@ -92,11 +92,13 @@ def socket_mode_failure(exc: Exception, api_url: str) -> str:
 
 
 def _serve(settings: Settings, policy: Policy, host: str, port: int) -> int:
+    from bot.heap import freeze_startup_heap
     from bot.runtime import Runtime
     from bot.serving import Server
 
     runtime = Runtime(settings, policy)
     runtime.start_background()
+    freeze_startup_heap()
     server = Server(runtime.wsgi, host=host, port=port)
     route = "/gchat/events" if policy.platform == "google_chat" else "/slack/events"
     log.info("VisitSafe for %s serving on http://%s:%s (%s, /healthz)", policy.school, host, server.port, route)
@@ -160,11 +162,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _serve(settings, policy, args.host, settings.port)
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from bot.heap import freeze_startup_heap
     from bot.runtime import Runtime
     from bot.serving import Server
 
     runtime = Runtime(settings, policy)
     runtime.start_background()
+    freeze_startup_heap()
     health = Server(runtime.wsgi, host=args.host, port=settings.port).start()
     assert settings.slack_app_token is not None
     try:

@@ -118,10 +118,11 @@ def _escalate_one(
     """Advance one due visit: send what has fallen due, save its new timers; return messages queued."""
     if visit is None:
         return 0
+    was = visit.state
     visit, alarms = watch.advance(visit, now, ctx.policy)
     # advance() changes only the state and the safety-net timers.
     if not alarms:
-        tx.save_watch(visit, now)  # re-times next_due_at (e.g. a missed check-in with no tier yet)
+        tx.save_watch(visit, now, was)  # re-times next_due_at (e.g. a missed check-in with no tier yet)
         return 0
     messages: list[Message] = []
     for alarm in alarms:
@@ -129,7 +130,7 @@ def _escalate_one(
         # The one place a drill's alerts are queued: every one labelled DRILL, with its own answer button.
         messages += drill.dress(tx, visit, alarm, made, now) if visit.drill else made
         tx.audit("visitsafe", f"{alarm.kind}_sent", now, visit.id, tier=alarm.tier, number=alarm.number, episode=visit.watch.episode)
-    tx.save_watch(visit, now)
+    tx.save_watch(visit, now, was)
     if offset is not None:
         note = watch.clock_ahead_note(timedelta(seconds=offset[0]), offset[1], ctx.policy)
         messages = [replace(message, notes=(*message.notes, note)) for message in messages]

@@ -88,7 +88,8 @@ def advance(visit: Visit, now: datetime, policy: Policy) -> tuple[Visit, list[Al
             checkins_sent=w.checkins_sent + 1,
         )
         alarms.append(Alarm("checkin", number=w.checkins_sent))
-    visit = replace(visit, watch=w)
+    if w is not visit.watch:  # a Visit is 20 frozen fields: copy it only when its watch changed
+        visit = replace(visit, watch=w)
 
     if visit.state is not State.emergency:
         while visit.watch.tier_sent < len(visit.ladder) and tier_due_at(visit, visit.watch.tier_sent) <= now:

@@ -341,18 +341,14 @@ class Tx:
                     [visit.id, d.slot, d.approver, int(d.approved), d.reason, ts(d.at)],
                 )
 
-    def save_watch(self, visit: Visit, now: datetime) -> None:
-        """Write only what the safety net changes (state and timers): the sweep's hot path."""
-        self.db.conn.execute(
-            "UPDATE visits SET state = ?, watch = ?, next_due_at = ?, updated_at = ? WHERE id = ?",
-            [
-                visit.state.value,
-                watch_to_json(visit.watch),
-                ts(next_due(visit, self.policy)) if self.policy is not None else None,
-                ts(now),
-                visit.id,
-            ],
-        )
+    def save_watch(self, visit: Visit, now: datetime, was: State | None = None) -> None:
+        """Write only what the safety net changes (state and timers): the sweep's hot path. With `was` (the state
+        read), an unchanged state is not written, so the five indexes that hold it are left alone."""
+        timers = [watch_to_json(visit.watch), ts(next_due(visit, self.policy)) if self.policy is not None else None, ts(now), visit.id]
+        if was is visit.state:
+            self.db.conn.execute("UPDATE visits SET watch = ?, next_due_at = ?, updated_at = ? WHERE id = ?", timers)
+        else:
+            self.db.conn.execute("UPDATE visits SET state = ?, watch = ?, next_due_at = ?, updated_at = ? WHERE id = ?", [visit.state.value, *timers])
 
     def visit(self, visit_id: int) -> Visit | None:
         """One visit with its decisions, or None."""
@@ -483,7 +479,7 @@ class Tx:
             details=VisitDetails.model_validate_json(r["details"]),
             answers=RiskAnswers.model_validate_json(r["answers"]),
             assessment=assessment,
-            slots=tuple(Slot(s["name"], tuple(Role(x) for x in s["roles"])) for s in json.loads(r["slots"])),
+            slots=_slots(r["slots"]),
             created_at=dt(r["created_at"]),  # type: ignore[arg-type]
             start_at=dt(r["start_at"]),  # type: ignore[arg-type]
             decisions=decisions,

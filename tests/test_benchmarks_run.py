@@ -30,3 +30,33 @@ def test_benchmark_script_runs(script, args, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert out.read_text().startswith("{")
+
+
+def test_the_population_has_requests_waiting_for_the_heads_decision(tmp_path, clock):
+    # The board's "waiting for your decision" part was never measured: the requests were written as approved.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import population
+        from common import HEAD, policy
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from bot.clock import FixedClock
+    from commands.board import today
+    from commands.context import Ctx
+    from flows.policy import parse_policy
+    from storage.store import Store
+
+    school = parse_policy(policy(), "benchmark policy")
+    db = tmp_path / "school.db"
+    population.seed(db, school, clock(), today=10)
+    store = Store(db, school)
+    try:
+        states = dict(store.read().db.conn.execute("SELECT state, COUNT(*) FROM visits GROUP BY state").fetchall())
+        assert states == {"requested": 2, "approved": 2, "out": 2, "returned": 2, "declined": 2}
+        text = today(Ctx(store, school, FixedClock(clock())), HEAD).text
+        assert "*Waiting for your decision* (2)" in text, text
+        # Still to be decided once the run has started: a request whose start has passed expires at the first tick.
+        assert all(start > clock().timestamp() for (start,) in store.read().db.conn.execute(
+            "SELECT start_at FROM visits WHERE state = 'requested'"))
+    finally:
+        store.close()
