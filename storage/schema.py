@@ -457,3 +457,16 @@ def _outcomes(db: Database) -> None:
         CREATE INDEX outcome_asks_due ON outcome_asks(remind_at) WHERE reminded_at IS NULL;
         """
     )
+
+
+@migrations(name="0025_purge_indexes")
+def _purge_indexes(db: Database) -> None:
+    db.executescript(
+        """
+        -- Retention of the back half of a visit runs every tick: each table's text not yet purged, by age, from an index.
+        CREATE INDEX IF NOT EXISTS concerns_unpurged ON concerns(raised_at) WHERE purged_at IS NULL;
+        CREATE INDEX IF NOT EXISTS referrals_unpurged ON referrals(logged_at) WHERE purged_at IS NULL;
+        CREATE INDEX IF NOT EXISTS shares_unpurged ON shares(logged_at) WHERE purged_at IS NULL;
+        CREATE INDEX IF NOT EXISTS register_cleared ON register(cleared_at) WHERE cleared_at IS NOT NULL;
+        """
+    )
