@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
+from flows.aftervisit import OUTCOMES  # the outcome kinds (outcomes.outcome), in the order the report lists them
 from flows.request import REASONS, TRAVEL_MODES, VISIT_TYPES
 from flows.visit import State, Visit
 
@@ -27,15 +28,6 @@ LOG_COLUMNS = (
     "✓ CONFIRMED BY",
 )
 
-# The outcome kinds of 0016 (outcomes.outcome), in the order the report lists them.
-OUTCOMES = {
-    "no_concerns": "No concerns",
-    "nobody_home": "Nobody home",
-    "concern": "Safeguarding concern",
-    "incident": "Incident",
-    "left_unsafe": "Left: felt unsafe",
-    "allegation": "Allegation made",
-}
 OUTCOME_WORDS = {**OUTCOMES, "none_given": "No outcome given"}
 # Safeguarding reports (concerns.kind).
 CONCERN_KINDS = {"concern": "Safeguarding concerns", "incident": "Incidents", "left_unsafe": "Unsafe exits", "allegation": "Allegations"}

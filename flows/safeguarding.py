@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flows.aftervisit import OUTCOMES
 from flows.messages import Message, esc, mention
 from flows.notices import when
 from flows.policy import Policy, Role
@@ -29,10 +30,7 @@ FLAG_WORDS = {
 }
 # Concern kinds as the record and the meeting list name them (concerns.kind).
 KIND_WORDS = {"concern": "Safeguarding concern", "incident": "Incident", "left_unsafe": "Left: felt unsafe", "allegation": "Allegation"}
-OUTCOME_WORDS = {
-    "no_concerns": "No concerns", "nobody_home": "Nobody home", "concern": "Safeguarding concern",
-    "incident": "Incident", "left_unsafe": "Left: felt unsafe", "allegation": "Allegation made",
-}
+OUTCOME_WORDS = OUTCOMES
 MAX_TEXT = 2000
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
