@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Callable
 
 from commands.context import CommandError, Ctx, Reply
+from commands.texts import tell_texted_it_is_over
 from flows import drill
 from flows.messages import Message, mention
 from flows.notices import clock
@@ -138,4 +139,5 @@ def _finish(ctx: Ctx, tx: Tx, visit: Visit, now: datetime, stopped_by: str | Non
     text = drill.report(run, visit, drills.sent(tx, visit.id), drills.answers(tx, visit.id), ctx.policy)  # type: ignore[arg-type]
     readers = dict.fromkeys(r for r in (run.started_by, stopped_by) if r)
     reports = [Message(to=to, text=text, key=f"drill-report:{visit.id}:{to}") for to in readers]
-    tx.send([*over, *reports], now, visit.id)
+    # Everyone the drill texted hears it is over, by SMS too, labelled DRILL.
+    tx.send([*over, *reports, *tell_texted_it_is_over(ctx, tx, visit, now)], now, visit.id)

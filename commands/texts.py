@@ -12,6 +12,7 @@ from flows.alerts import Phones
 from flows.messages import Message
 from flows.visit import Visit
 from flows.watch import Alarm
+from storage import drills
 from storage.store import Tx
 
 log = logging.getLogger("visitsafe.sweep")
@@ -30,6 +31,10 @@ def queue_texts(ctx: Ctx, tx: Tx, visit: Visit, alarms: list[Alarm], now: dateti
         queued += tx.send(texts, now, visit.id)
         # After the tier's own texts: a person already texted by the tier is not put on standby too (same key).
         tx.stand_by(standby, now, visit.id)
+        if visit.drill:
+            # The drill report lists each text by its outbox key: sent, refused, or never needed.
+            for message in (*texts, *standby):
+                drills.add_message(tx, visit.id, alarm.tier, message.to, message.key, now)  # type: ignore[arg-type]
     return queued
 
 
@@ -42,6 +47,7 @@ def arm_texts(ctx: Ctx) -> int:
     sms_after = ctx.policy.sms_after
     with ctx.store.transaction() as tx:
         armed = tx.arm_texts(now, now - ctx.policy.delivery_fallback_after, now - sms_after if sms_after else None)
+        armed += drills.arm_texts(tx, now, ctx.policy.delivery_fallback_after, sms_after)
         for row_id, visit_id, why in armed:
             tx.audit("visitsafe", "sms_armed", now, visit_id, outbox=row_id, why=why)
     for row_id, visit_id, why in armed:

@@ -189,9 +189,55 @@ def who(target: str) -> str:
     return rest if colon and kind in ("sms", "email") else where(target)
 
 
+def is_text(target: str) -> bool:
+    """Whether a drill message went by SMS or email (through GOV.UK Notify)."""
+    return target.startswith(("sms:", "email:"))
+
+
+def _person(target: str, policy: Policy) -> str:
+    """A text's recipient as the report names them: the staff directory's name (never their number or address)."""
+    user = who(target)
+    entry = policy.staff.get(user)
+    return entry.name if entry is not None and entry.name else mention(user)
+
+
+def _text_fix(sent: Sent, policy: Policy) -> str | None:
+    """What to fix about one SMS or email of a drill, if anything."""
+    error, person = _notify_error(sent), _person(sent.target, policy)
+    detail = "mobile" if sent.target.startswith("sms:") else "email address"
+    if sent.status in ("sent", "standby"):
+        return None
+    if any(code in error for code in ("invalid_recipient", "no mobile", "no email", "not a number")):
+        return f"Notify could not {channel_of(sent.target, policy)} {person} ({error}): check {person}'s {detail} in the staff directory."
+    if "key_refused" in error or "team_only_key" in error:
+        return f"Notify refused VisitSafe's key ({error}): check NOTIFY_API_KEY is the service's live key."
+    if error:
+        return f"The {channel_of(sent.target, policy)} to {person} failed ({error}) and was not accepted by Notify by the end of the drill."
+    return f"The {channel_of(sent.target, policy)} to {person} was still waiting for Notify when the drill ended."
+
+
+def _notify_error(sent: Sent) -> str:
+    """Notify's last answer about a text ('' if it has not answered: an armed standby text not yet tried)."""
+    error = sent.error or ""
+    return "" if error.startswith("armed:") else error
+
+
+def _text_line(sent: Sent, policy: Policy) -> str:
+    """One SMS or email of a drill as the report lists it: whether Notify accepted it (no answer expected by text)."""
+    how = f"{_person(sent.target, policy)} by {channel_of(sent.target, policy)}"
+    if sent.status == "sent" and sent.sent_at:
+        return f"{how}: accepted by Notify {seconds(sent.sent_at - sent.queued_at)} after the tier went out"
+    if sent.status == "standby":
+        return f"{how}: on standby, not sent (the tier's chat was delivered, and answered or not yet due, in time)"
+    error = _notify_error(sent)
+    return f"{how}: NOT accepted by Notify" + (f" ({error})" if error else " (still waiting to be sent)")
+
+
 def _fix(sent: Sent, policy: Policy) -> str | None:
     """What to fix about one message, if anything."""
     error = sent.error or ""
+    if is_text(sent.target):
+        return _text_fix(sent, policy)
     if sent.status == "sent":
         return None
     if "no_direct_message" in error:
@@ -203,6 +249,19 @@ def _fix(sent: Sent, policy: Policy) -> str | None:
     if error:
         return f"The message to {who(sent.target)} by {channel_of(sent.target, policy)} failed ({error}) and was not delivered by the end of the drill."
     return f"The message to {who(sent.target)} by {channel_of(sent.target, policy)} was still waiting when the drill ended."
+
+
+def _first_text_per_person(sent: list[Sent]) -> list[Sent]:
+    """Every chat message, and of the texts to one person only the first that went wrong (later ones wait behind it)."""
+    seen: set[str] = set()
+    kept = []
+    for s in sent:
+        if is_text(s.target) and s.status not in ("sent", "standby"):
+            if s.target in seen:
+                continue
+            seen.add(s.target)
+        kept.append(s)
+    return kept
 
 
 def report(run: Run, visit: Visit, sent: list[Sent], answers: list[Answer], policy: Policy) -> str:
@@ -227,6 +286,10 @@ def report(run: Run, visit: Visit, sent: list[Sent], answers: list[Answer], poli
         went = min(s.queued_at for s in mine)
         lines.append(f"*Tier {index + 1}* ({', '.join(tier.notify)}, {real} on the real ladder) went out at +{seconds(went - run.started_at)}:")
         for s in mine:
+            if is_text(s.target):
+                # A text is answered by the chat button: its person is never "silent" for it.
+                lines.append(f"  • {_text_line(s, policy)}")
+                continue
             delivered = f"delivered after {seconds(s.sent_at - s.queued_at)}" if s.status == "sent" and s.sent_at else "NOT delivered"
             answer = first_answer.get(s.id)
             if answer is None:
@@ -246,7 +309,7 @@ def report(run: Run, visit: Visit, sent: list[Sent], answers: list[Answer], poli
         lines.append("*Never answered:* " + "; ".join(f"{name} (tier {', '.join(map(str, tiers))})" for name, tiers in silent.items()) + ".")
     else:
         lines.append("*Never answered:* nobody; everyone reached answered.")
-    fixes = list(dict.fromkeys(f for s in sent if (f := _fix(s, policy))))
+    fixes = list(dict.fromkeys(f for s in _first_text_per_person(sent) if (f := _fix(s, policy))))
     if fixes:
         lines.append("*To fix:*")
         lines += [f"  • {fix}" for fix in fixes]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Callable
 
 from flows.alerts import Phones, overdue_minutes
+from flows.drill import ACK_LABEL
 from flows.messages import Message, mention
 from flows.notices import clock
 from flows.policy import Policy, Role, text_audience
@@ -64,8 +65,23 @@ def _seniors(visit: Visit, policy: Policy) -> list[str]:
     return [u for u in dict.fromkeys((*policy.roles.dsl, *policy.roles.head)) if u not in visit.team]
 
 
+def drill_text(visit: Visit, tier: int | None, policy: Policy) -> str:
+    """The words of every SMS and email about a drill: DRILL first, nobody in danger, nothing to do but press the drill
+    button; never a name of the team, a mobile, a contact number or an address (a drill has none, and must not read as real)."""
+    which = ""
+    if tier is not None and 0 <= tier < len(visit.ladder):
+        which = f", tier {tier + 1} of {len(visit.ladder)}"
+    return (
+        f"VisitSafe DRILL: this is a test of the alert ladder (drill #{visit.id}{which}, started by {name(visit.requester, policy)}"
+        f" at {policy.school}). Nobody is in danger and no action is needed except pressing \"{ACK_LABEL}\" on the drill"
+        " message in VisitSafe, as fast as you would for real. Do not phone anyone about it."
+    )
+
+
 def sms_text(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, phones: Phones) -> str:
     """The words of a tier's SMS: who, since when, their mobiles, what to do (nothing about the child or the address)."""
+    if visit.drill:
+        return drill_text(visit, alarm.tier, policy)
     assert visit.expected_return is not None
     last = alarm.tier == len(visit.ladder) - 1 and len(visit.ladder) > 1
     staff = " and ".join(name(u, policy) for u in visit.team)
@@ -94,6 +110,8 @@ SILENT = "Someone may be watching their screen: do not message them and do not s
 def emergency_sms_text(visit: Visit, now: datetime, policy: Policy, phones: Phones) -> str:
     """The words of an SOS's SMS (or a duress alarm's, which says it is silent): who, when, their mobiles, what to do;
     never the note, the child or the address."""
+    if visit.drill:
+        return drill_text(visit, None, policy)
     w = visit.watch
     raiser = w.emergency_by or visit.requester
     whose = f" ({name(visit.requester, policy)}'s visit)" if raiser != visit.requester else ""
@@ -113,6 +131,8 @@ def emergency_sms_text(visit: Visit, now: datetime, policy: Policy, phones: Phon
 
 def repeat_sms_text(visit: Visit, alarm: Alarm, now: datetime, policy: Policy, phones: Phones) -> str:
     """The words of a reminder's SMS once the ladder is exhausted (or an emergency is open) and nobody confirmed safety."""
+    if visit.drill:
+        return drill_text(visit, None, policy)
     emergency = visit.watch.emergency
     what = "OVERDUE" if not emergency else "SILENT ALARM" if emergency == "duress" else "SOS"
     staff = " and ".join(name(u, policy) for u in visit.team)
@@ -145,6 +165,9 @@ def all_clear(visit: Visit, texted: list[str], now: datetime, policy: Policy) ->
     staff = " and ".join(name(u, policy) for u in visit.team)
     verb = "are" if len(visit.team) > 1 else "is"
     text = f"VisitSafe: {staff} {verb} confirmed safe at {clock(now, policy)}. No action needed."
+    if visit.drill:
+        text = (f"VisitSafe DRILL: drill #{visit.id} at {policy.school} is over at {clock(now, policy)}. It was a test of the"
+                " alert ladder: nobody was in danger and no action is needed.")
     destinations = [f"{SMS}{user}" for user in dict.fromkeys(texted) if user not in visit.team]
     return [Message(to=to, text=text, key=f"allclear:{visit.id}:{to}") for to in destinations]
 

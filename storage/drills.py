@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flows.drill import Answer, Run, Sent
-from storage.store import Tx, dt, ts
+from storage.store import Tx, dt, standby_group, ts
 
 _RUN = "SELECT visit_id, started_by, started_at, factor, window_s, ended_at, stopped_by FROM drills"
 
@@ -85,3 +85,34 @@ def answers(tx: Tx, visit_id: int) -> list[Answer]:
         [visit_id],
     ).fetchall()
     return [Answer(message_id, user, dt(at)) for message_id, user, at in rows]  # type: ignore[arg-type]
+
+
+def arm_texts(tx: Tx, now: datetime, fallback_after: timedelta, sms_after: timedelta | None) -> list[tuple[int, int, str]]:
+    """Standby texts of running drills, armed like a real visit's but with delivery_fallback_after and sms_after divided
+    by the drill's factor (so a drill tests the SMS fallback too), and acknowledged by the tier's drill button.
+    (outbox id, visit id, why) of each armed."""
+    armed = []
+    for drill in running(tx):
+        rows = tx.db.conn.execute(
+            "SELECT id, created_at, key FROM outbox WHERE visit_id = ? AND status = 'standby'", [drill.visit_id]
+        ).fetchall()
+        for row_id, created, key in rows:
+            group = standby_group(key)
+            why = None
+            if tx.chat_undelivered(drill.visit_id, group, created, now - fallback_after / drill.factor):
+                why = "chat_undelivered (drill)"
+            elif sms_after is not None and created <= ts(now - sms_after / drill.factor) and not _tier_answered(tx, drill.visit_id, group):
+                why = "unacknowledged (drill)"
+            if why is not None:
+                tx.arm_standby(row_id, now, why)
+                armed.append((row_id, drill.visit_id, why))
+    return armed
+
+
+def _tier_answered(tx: Tx, visit_id: int, group: str) -> bool:
+    """Whether anyone pressed the drill button on a message of the tier whose keys start with `group`."""
+    return tx.db.conn.execute(
+        "SELECT 1 FROM drill_acks AS a JOIN drill_messages AS m ON m.id = a.message_id"
+        " WHERE m.visit_id = ? AND substr(m.key, 1, ?) = ? LIMIT 1",
+        [visit_id, len(group), group],
+    ).fetchone() is not None

@@ -94,6 +94,11 @@ class Delivery(NamedTuple):
 UNDELIVERED = "('pending', 'sending')"
 
 
+def standby_group(key: str) -> str:
+    """The key prefix a standby SMS shares with its tier's chat alerts (`alert:<visit>:e<n>:t<n>:`)."""
+    return key[: key.index(":sms:") + 1] if ":sms:" in key else key
+
+
 _WATCH_FIELDS = tuple(f.name for f in fields(Watch))
 
 
@@ -825,26 +830,36 @@ class Tx:
     def arm_texts(self, now: datetime, undelivered_before: datetime, unacknowledged_before: datetime | None) -> list[tuple[int, int, str]]:
         """Standby texts of live visits whose tier has a chat alert refused or waiting since `undelivered_before`, or that
         nobody has acknowledged since it fired and before `unacknowledged_before`: queued now. (id, visit id, why) each."""
+        # A drill's standby texts go by its own compressed times and its drill button (storage/drills.py).
         rows = self.db.conn.execute(
             "SELECT s.id, s.visit_id, s.created_at, s.key, json_extract(v.watch, '$.ack_at') FROM outbox AS s"
-            " JOIN visits AS v ON v.id = s.visit_id WHERE s.status = 'standby' AND v.state NOT IN ('returned', 'closed')"
+            " JOIN visits AS v ON v.id = s.visit_id WHERE s.status = 'standby' AND v.state NOT IN ('returned', 'closed') AND v.drill = 0"
         ).fetchall()
         armed = []
         for row_id, visit_id, created, key, ack_at in rows:
-            group = key[: key.index(":sms:") + 1] if ":sms:" in key else key
             why = None
-            if created <= ts(undelivered_before) or self._refused_in(visit_id, group):
-                if self._waiting_in(visit_id, group, ts(undelivered_before)):
-                    why = "chat_undelivered"
+            if self.chat_undelivered(visit_id, standby_group(key), created, undelivered_before):
+                why = "chat_undelivered"
             if why is None and unacknowledged_before is not None and created <= ts(unacknowledged_before) and (ack_at is None or ack_at < created):
                 why = "unacknowledged"
             if why is not None:
-                self.db.conn.execute(
-                    "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'standby'",
-                    [ts(now), f"armed: {why}", row_id],
-                )
+                self.arm_standby(row_id, now, why)
                 armed.append((row_id, visit_id, why))
         return armed
+
+    def chat_undelivered(self, visit_id: int, group: str, created: float, undelivered_before: datetime) -> bool:
+        """Whether a standby text queued at `created` is due because its tier's chat alerts (keys starting `group`)
+        were refused, or have waited since `undelivered_before`."""
+        if created <= ts(undelivered_before) or self._refused_in(visit_id, group):
+            return self._waiting_in(visit_id, group, ts(undelivered_before))
+        return False
+
+    def arm_standby(self, row_id: int, now: datetime, why: str) -> None:
+        """A standby text is queued to go now (once: only while it is still on standby)."""
+        self.db.conn.execute(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'standby'",
+            [ts(now), f"armed: {why}", row_id],
+        )
 
     def _chat_alerts_in(self, visit_id: int, group: str, extra: str, params: list[Any]) -> bool:
         return self.db.conn.execute(
