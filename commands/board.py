@@ -16,6 +16,8 @@ from storage.store import BoardRow
 SEES_ALL = {Role.office, Role.dsl, Role.head}
 # Visits listed by name besides those out now: more would not fit a chat message (Slack shows ~45 sections).
 BOARD_OTHERS = 200
+# Requests waiting for this person's decision listed by name (the soonest); the rest are counted, each decided from its DM.
+BOARD_WAITING = 20
 
 
 # Board lines by what decides them (see today()): every board draws the same few hundred lines again.
@@ -58,8 +60,10 @@ def today(ctx: Ctx, user: str) -> Reply:
     ]
     pending = [f"*Waiting for your decision* ({len(waiting)})"] + [
         f":hourglass: #{v.id} from {mention(v.requester)}, planned {notices.when(v.start_at, ctx.policy)}: see my DM to Approve or Decline"
-        for v in waiting
+        for v in waiting[:BOARD_WAITING]  # the soonest first (awaiting_decision_of is in start order)
     ] if waiting else []
+    if len(waiting) > BOARD_WAITING:
+        pending.append(f"…and {len(waiting) - BOARD_WAITING:,} more waiting for your decision, not listed: open each from its request DM.")
     if not visits:
         none = "No home visits today." if everyone else "You have no home visits today."
         return Reply("\n".join([none, *pending]))
