@@ -6,7 +6,6 @@ from datetime import datetime, time, timedelta
 from commands.context import Ctx, Reply
 from flows.messages import esc, mention
 from flows import notices, watch
-from flows.approvals import approvers_for
 from flows.notices import clock, state_words
 from flows.policy import Role
 from flows.visit import LIVE, State, overdue_by
@@ -16,6 +15,8 @@ from storage.store import BoardRow
 SEES_ALL = {Role.office, Role.dsl, Role.head}
 # Visits listed by name besides those out now: more would not fit a chat message (Slack shows ~45 sections).
 BOARD_OTHERS = 200
+# Requests waiting for this person's decision listed by name (the soonest); the rest are counted, each decided from its DM.
+BOARD_WAITING = 20
 
 
 # Board lines by what decides them (see today()): every board draws the same few hundred lines again.
@@ -52,14 +53,15 @@ def today(ctx: Ctx, user: str) -> Reply:
     # Their own visits in full: nothing the visiting team sees may reveal an alarm they signed back in under.
     own = {r.id: tx.visit(r.id) for r in rows if user in r.team}
     visits = [BoardRow.of(watch.as_the_team_sees(own[r.id])) if r.id in own else r for r in rows]  # type: ignore[arg-type]
-    waiting = [
-        w for w in tx.awaiting_decision_of(user)
-        if any(user in approvers_for(slot, ctx.policy, w.team) for slot in w.open_slots)
-    ]
+    # As approvers_for(slot, policy, team) would say (one of the slot's roles, not on the visit), without listing everyone per row.
+    mine = ctx.policy.roles.of(user)
+    waiting = [w for w in tx.awaiting_decision_of(user) if user not in w.team and any(mine.intersection(slot.roles) for slot in w.open_slots)]
     pending = [f"*Waiting for your decision* ({len(waiting)})"] + [
         f":hourglass: #{v.id} from {mention(v.requester)}, planned {notices.when(v.start_at, ctx.policy)}: see my DM to Approve or Decline"
-        for v in waiting
+        for v in waiting[:BOARD_WAITING]  # the soonest first (awaiting_decision_of is in start order)
     ] if waiting else []
+    if len(waiting) > BOARD_WAITING:
+        pending.append(f"…and {len(waiting) - BOARD_WAITING:,} more waiting for your decision, not listed: open each from its request DM.")
     if not visits:
         none = "No home visits today." if everyone else "You have no home visits today."
         return Reply("\n".join([none, *pending]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from commands import texts
+from commands import aftervisit, texts
 from commands.context import CommandError, Ctx, Reply
 from commands.direct import mark_sent_directly
 from flows import alerts, duress, notices, watch
@@ -279,6 +279,9 @@ def _act(ctx: Ctx, user: str, visit_id: int, action: str, change, note: str | No
             messages += alerts.board_safe(visit, now, ctx.policy)
         if action == "confirmed_safe":
             messages += texts.tell_texted_it_is_over(ctx, tx, visit, now)
+            if not visit.drill:
+                # Over for its team too, as after /back: the same outcome question (nothing of an alarm), timers from now.
+                aftervisit.signed_in(ctx, tx, as_the_team_sees(visit), now)
         tx.send(messages, now, visit.id)
     ctx.wake()
     return visit

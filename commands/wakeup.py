@@ -18,8 +18,8 @@ def _day_start(moment: datetime, ctx: Ctx, days: int = 0) -> datetime:
 
 def next_due_moment(ctx: Ctx, after: datetime | None) -> datetime | None:
     """The earliest moment later than `after` at which a sweep would act: a check-in, tier or repeat,
-    a request or an unstarted visit expiring, an alert waiting long enough to fall back or refused outright, or an SMS on
-    standby whose time to be armed comes (None: nothing)."""
+    a request or an unstarted visit expiring, an alert waiting long enough to fall back or refused outright, an SMS on
+    standby whose time to be armed comes, or an after-the-visit reminder or deadline (None: nothing)."""
     after = after or EVER
     limit = ctx.policy.delivery_fallback_after
     # An approved visit expires at the end of its day (see sweep.expire_unstarted_visits): those of
@@ -31,6 +31,8 @@ def next_due_moment(ctx: Ctx, after: datetime | None) -> datetime | None:
     if first["alert"] is not None:
         moments.append(first["alert"] + limit)
     moments += _texts_due(ctx, after)
+    # After the visit: the outcome reminder, the CPOMS reminder and deadline, a referral's follow-up.
+    moments += ctx.store.read().earliest_after_visit_timers_after(after)
     if ctx.store.read().refused_not_fallen_back():
         # Refused outright since the last tick: its fallbacks and SMS go now (at most one such tick a second).
         moments.append(after + REFUSED_RETICK)

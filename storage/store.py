@@ -710,6 +710,23 @@ class Tx:
         )
         return {name: dt(cursor.fetchone()[0]) for name, cursor in (("visit", visit), ("request", request), ("approved", approved), ("alert", alert))}
 
+    def earliest_after_visit_timers_after(self, after: datetime) -> list[datetime]:
+        """The earliest moment after `after` of each after-the-visit timer the sweep acts on, from indexes only (for the
+        wake-up): an outcome reminder with no outcome given, a CPOMS reminder, a CPOMS deadline, a referral's follow-up."""
+        q = self.db.conn.execute
+        found = [
+            q("SELECT remind_at FROM outcome_asks INDEXED BY outcome_asks_due WHERE reminded_at IS NULL AND remind_at > ?"
+              " AND NOT EXISTS (SELECT 1 FROM outcomes WHERE outcomes.visit_id = outcome_asks.visit_id) ORDER BY remind_at LIMIT 1",
+              [ts(after)]).fetchone(),
+            q("SELECT MIN(remind_at) FROM records INDEXED BY records_open WHERE recorded_at IS NULL AND reminded_at IS NULL"
+              " AND remind_at > ?", [ts(after)]).fetchone(),
+            q("SELECT MIN(due_at) FROM records INDEXED BY records_escalation WHERE recorded_at IS NULL AND escalated_at IS NULL"
+              " AND due_at > ?", [ts(after)]).fetchone(),
+            q("SELECT MIN(follow_up_on) FROM referrals INDEXED BY referrals_follow_up WHERE follow_up_reminded_at IS NULL"
+              " AND follow_up_on > ?", [ts(after)]).fetchone(),
+        ]
+        return [moment for row in found if row is not None and (moment := dt(row[0])) is not None]
+
     def timers_due_between(self, after: datetime, before: datetime) -> int:
         """Check-ins, tiers, repeats and request expiries that fell due after `after` and before `before` and are not handled yet."""
         visits = self.db.conn.execute(
