@@ -275,6 +275,8 @@ BOARD_SQL = BOARD_COLUMNS + " WHERE ((start_at >= ? AND start_at < ?) OR state I
 # BoardRow by the stored columns it was made from (immutable, so shared by every thread); cleared when full.
 _BOARD_ROWS: dict[tuple[Any, ...], BoardRow] = {}
 _BOARD_ROWS_MAX = 20000
+# Awaiting by the stored columns and the slots already filled (immutable, shared the same way).
+_AWAITING: dict[tuple[Any, ...], "Awaiting"] = {}
 _NOT_LIVE = ", ".join(f"'{s.value}'" for s in State if s not in LIVE)
 
 
@@ -440,10 +442,20 @@ class Tx:
             "SELECT visit_id, slot FROM approvals WHERE visit_id IN (SELECT id FROM visits WHERE state = 'requested')"
         ):
             filled.setdefault(visit_id, set()).add(slot)
-        return [
-            Awaiting(i, req, (req, *json.loads(comp)), dt(start_s), tuple(s for s in _slots(slots) if s.name not in filled.get(i, ())))  # type: ignore[arg-type]
-            for i, req, comp, start_s, slots in rows
-        ]
+        # Like the board's rows, each distinct (row, slots filled) is converted once: the head re-reads hundreds.
+        cache = _AWAITING
+        if len(cache) > _BOARD_ROWS_MAX:
+            cache.clear()
+        waiting = []
+        for raw in rows:
+            key = (*raw, frozenset(filled.get(raw[0], ())))
+            found = cache.get(key)
+            if found is None:
+                i, req, comp, start_s, slots = raw
+                found = cache[key] = Awaiting(i, req, (req, *json.loads(comp)), dt(start_s),  # type: ignore[arg-type]
+                                              tuple(s for s in _slots(slots) if s.name not in key[-1]))
+            waiting.append(found)
+        return waiting
 
     def visits_by_id(self, ids: list[int]) -> dict[int, Visit]:
         """Visits by id, their decisions read in one query (the sweep's due batch)."""
