@@ -112,22 +112,23 @@ def validate_flag(answers: dict[str, object]) -> NewFlag:
     return NewFlag(Flag(str(flag_value)), address, pupil_ref, reason or "")
 
 
-def validate_concern(answers: dict[str, object]) -> str:
-    """A concern cannot be empty."""
+def _required(answers: dict[str, object], field: str, what: str) -> str:
+    """The text of one required field, or FieldErrors saying it is missing."""
     errors: dict[str, str] = {}
-    text = _text(answers, "concern", "concern", errors)
+    text = _text(answers, field, what, errors)
     if errors:
         raise FieldErrors(errors)
     return text or ""
 
 
+def validate_concern(answers: dict[str, object]) -> str:
+    """A concern cannot be empty."""
+    return _required(answers, "concern", "concern")
+
+
 def validate_note(answers: dict[str, object]) -> str:
     """Clearing a flag needs a note of why (kept in its history)."""
-    errors: dict[str, str] = {}
-    note = _text(answers, "note", "note of why the flag is cleared", errors)
-    if errors:
-        raise FieldErrors(errors)
-    return note or ""
+    return _required(answers, "note", "note of why the flag is cleared")
 
 
 @dataclass(frozen=True)
