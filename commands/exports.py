@@ -234,12 +234,3 @@ def take_download(ctx: Ctx, token: str) -> tuple[str, str, bytes] | None:
 
 # ----- retention ----------------------------------------------------------------------------------------------
 
-def purge_after_visit(ctx: Ctx) -> int:
-    """Concern, incident, referral, sharing and cleared register text past the policy's retention is removed; counts stay."""
-    now = ctx.now()
-    with ctx.store.transaction() as tx:
-        done = tx.purge_after_visit_text(now - ctx.policy.retention, now)
-        if done:
-            tx.audit("visitsafe", "purged_after_visit", now, **done)
-    return sum(done.values())
-

@@ -9,7 +9,6 @@ from commands import aftervisit, drill
 from commands.context import Ctx
 from commands.direct import mark_sent_directly
 from commands.logsafe import log_failure
-from commands.exports import purge_after_visit
 from commands.request import purge_drafts
 from commands.safeguarding import send_follow_ups
 from commands.texts import arm_texts, queue_texts
@@ -212,7 +211,11 @@ def purge_expired(ctx: Ctx) -> int:
         messages = tx.purge_unlinked_messages(now - ctx.policy.retention)
         # That a confidential conversation existed goes with its visit, or after the retention period.
         conversations = tx.purge_confidential(now - ctx.policy.retention)
-    return len(due) + messages + conversations
+        # Concern, incident, referral, sharing and cleared register text (issue 14): the counts stay for the report.
+        after_visit = tx.purge_after_visit_text(now - ctx.policy.retention, now)
+        if after_visit:
+            tx.audit("visitsafe", "purged_after_visit", now, **after_visit)
+    return len(due) + messages + conversations + sum(after_visit.values())
 
 
 def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
@@ -223,8 +226,6 @@ def sweep(ctx: Ctx, holder: str = "local") -> dict[str, int]:
     done["drafts"] = purge_drafts(ctx)
     done["drills"] = drill.end_drills(ctx)
     done["follow_ups"] = send_follow_ups(ctx)
-    # Concern, incident, referral, sharing and cleared register text (issue 14): the counts stay for the report.
-    done["after_visit"] = purge_after_visit(ctx)
     done["outcomes"] = aftervisit.sweep(ctx)
     with ctx.store.transaction() as tx:
         tx.beat("sweep", ctx.now())
